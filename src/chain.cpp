@@ -1,0 +1,339 @@
+/*
+ * chain.cpp — linking a committing transaction's entries into a chain.
+ *
+ * Design (DESIGN invariants 4 and 5):
+ *  - Writers never serialize while they work: entries wait in transaction
+ *    memory (pending.cpp) until the transaction is about to commit.
+ *  - At XACT_EVENT_PRE_COMMIT (or PRE_PREPARE) the transaction picks one of
+ *    sensitive_audit.chains chains, takes that chain's lock, reads the
+ *    chain's head (last seq and hash) from the log's primary key, hashes its
+ *    entries one after the other and inserts them below SQL (no triggers, no
+ *    privilege checks: the writer needs no grant on the log).
+ *  - The chain lock is an ordinary transaction-scoped heavyweight lock, so it
+ *    is released only after the commit record is written and the
+ *    transaction is visible; the next holder therefore always sees the
+ *    previous holder's entries, and a chain's order is its commit order.  If
+ *    the transaction fails after linking (say a serialization failure at
+ *    commit), its entries vanish with it and the lock is released: the chain
+ *    has no gap, because its head is read from the log, never remembered.
+ *    A prepared transaction keeps the lock until COMMIT/ROLLBACK PREPARED.
+ *  - Committers start at a chain chosen by their pid and take the first free
+ *    chain without waiting, so concurrent commits spread over the chains and
+ *    only wait when all are busy.
+ * No shared memory is needed, so the library need not be preloaded, and a
+ * crash leaves nothing to repair: the log itself is the state.
+ */
+#include "sensitive_audit.hpp"
+
+/* The lock tag for one chain: an advisory-lock tag in a key space users'
+ * pg_advisory_* functions cannot reach (their field4 is 1 or 2). */
+#define SA_LOCK_KEY1 0x53415544 /* "SAUD" */
+#define SA_LOCK_FIELD4 0x5341
+
+namespace {
+
+void
+chain_locktag(LOCKTAG *tag, int chain)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, SA_LOCK_KEY1, (uint32) chain, SA_LOCK_FIELD4);
+}
+
+/* Lock a chain for the rest of the transaction; return its number. */
+int
+lock_some_chain(void)
+{
+	int			nchains = Max(sa_chains, 1);
+	int			start = MyProcPid % nchains;
+	LOCKTAG		tag;
+
+	for (int i = 0; i < nchains; i++)
+	{
+		int			chain = (start + i) % nchains;
+
+		chain_locktag(&tag, chain);
+		if (LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
+			return chain;
+	}
+	chain_locktag(&tag, start);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	return start;
+}
+
+Oid
+log_relid(const char *name)
+{
+	Oid			nsp = get_namespace_oid(SA_SCHEMA, true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("relation %s.%s does not exist", SA_SCHEMA, name),
+				 errdetail("Changes to tagged columns cannot be recorded, so the transaction is aborted."),
+				 errhint("Is the extension sensitive_audit installed in this database?")));
+	return relid;
+}
+
+/*
+ * The chain's head: the committed entry with the highest seq.  Read with a
+ * non-MVCC snapshot (committed rows, now): we hold the chain's lock, so every
+ * earlier holder has ended, and the read takes no serializable predicate
+ * locks that would make concurrent serializable writers fail.
+ */
+bool
+read_chain_head(Relation log, Relation pkey, int chain, uint64 *seq, uint8_t hash[SA_DIGEST_LEN])
+{
+	ScanKeyData key;
+	IndexScanDesc scan;
+	TupleTableSlot *slot = table_slot_create(log, nullptr);
+	bool		found = false;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(chain));
+	scan = index_beginscan(log, pkey, SnapshotSelf, 1, 0);
+	index_rescan(scan, &key, 1, nullptr, 0);
+	if (index_getnext_slot(scan, BackwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d;
+
+		d = slot_getattr(slot, 2, &isnull);
+		*seq = (uint64) DatumGetInt64(d);
+		d = slot_getattr(slot, 20, &isnull);
+		if (!isnull)
+		{
+			bytea	   *h = DatumGetByteaPP(d);
+
+			memset(hash, 0, SA_DIGEST_LEN);
+			memcpy(hash, VARDATA_ANY(h), Min((size_t) VARSIZE_ANY_EXHDR(h), (size_t) SA_DIGEST_LEN));
+		}
+		else
+			memset(hash, 0, SA_DIGEST_LEN);
+		found = true;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	return found;
+}
+
+struct LinkState
+{
+	Relation	log;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	sa_hasher  *hasher;
+	int			chain;
+	uint64		seq;
+	uint8_t		prev[SA_DIGEST_LEN];
+	FullTransactionId fxid;
+	MemoryContext rowcxt;
+	const char *last_key;		/* row keys are shared by a row's entries */
+	Datum		last_key_jsonb;
+};
+
+sa_bytes
+to_bytes(const PendingStr &s)
+{
+	sa_bytes	b;
+
+	b.data = s.str;
+	b.len = s.str ? (size_t) s.len : 0;
+	b.is_null = s.str == nullptr;
+	return b;
+}
+
+Datum
+text_or_null(const PendingStr &s, bool *isnull)
+{
+	*isnull = s.str == nullptr;
+	return *isnull ? (Datum) 0 : PointerGetDatum(cstring_to_text_with_len(s.str, s.len));
+}
+
+/* Unix-epoch microseconds, the form the hash covers. */
+int64
+unix_micros(TimestampTz ts)
+{
+	return ts + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+void
+link_one(const PendingEntry *e, void *arg)
+{
+	LinkState  *st = (LinkState *) arg;
+	sa_entry	entry;
+	uint8_t		digest[SA_DIGEST_LEN];
+	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
+
+	memset(&entry, 0, sizeof(entry));
+	entry.format = SA_FORMAT_VERSION;
+	entry.chain = (uint32_t) st->chain;
+	entry.seq = st->seq + 1;
+	entry.txid = U64FromFullTransactionId(st->fxid);
+	entry.event_time = unix_micros(e->event_time);
+	entry.operation = to_bytes(e->f[PF_OPERATION]);
+	entry.table_schema = to_bytes(e->f[PF_TABLE_SCHEMA]);
+	entry.table_name = to_bytes(e->f[PF_TABLE_NAME]);
+	entry.column_name = to_bytes(e->f[PF_COLUMN_NAME]);
+	entry.row_key = to_bytes(e->f[PF_ROW_KEY]);
+	entry.row_key_source = to_bytes(e->f[PF_ROW_KEY_SOURCE]);
+	entry.old_value = to_bytes(e->f[PF_OLD_VALUE]);
+	entry.new_value = to_bytes(e->f[PF_NEW_VALUE]);
+	entry.value_type = to_bytes(e->f[PF_VALUE_TYPE]);
+	entry.session_role = to_bytes(e->f[PF_SESSION_ROLE]);
+	entry.effective_role = to_bytes(e->f[PF_EFFECTIVE_ROLE]);
+	entry.application_name = to_bytes(e->f[PF_APPLICATION_NAME]);
+	entry.client_addr = to_bytes(e->f[PF_CLIENT_ADDR]);
+	entry.backend_pid = e->backend_pid;
+	memcpy(entry.prev_hash, st->prev, SA_DIGEST_LEN);
+
+	int			rc = sa_entry_hash(st->hasher, &entry, digest);
+
+	if (rc != SA_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not hash audit log entry: %s", sa_strerror(rc))));
+
+	TupleTableSlot *slot = st->slot;
+	Datum	   *v = slot->tts_values;
+	bool	   *n = slot->tts_isnull;
+
+	ExecClearTuple(slot);
+	memset(n, 0, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	v[0] = Int32GetDatum(st->chain);
+	v[1] = Int64GetDatum((int64) entry.seq);
+	v[2] = FullTransactionIdGetDatum(st->fxid);
+	v[3] = TimestampTzGetDatum(e->event_time);
+	v[4] = text_or_null(e->f[PF_OPERATION], &n[4]);
+	v[5] = text_or_null(e->f[PF_TABLE_SCHEMA], &n[5]);
+	v[6] = text_or_null(e->f[PF_TABLE_NAME], &n[6]);
+	v[7] = text_or_null(e->f[PF_COLUMN_NAME], &n[7]);
+	if (e->f[PF_ROW_KEY].str == nullptr)
+		n[8] = true;
+	else
+	{
+		if (e->f[PF_ROW_KEY].str != st->last_key)
+		{
+			MemoryContext keep = MemoryContextSwitchTo(st->estate->es_query_cxt);
+
+			st->last_key_jsonb = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->f[PF_ROW_KEY].str));
+			st->last_key = e->f[PF_ROW_KEY].str;
+			MemoryContextSwitchTo(keep);
+		}
+		v[8] = st->last_key_jsonb;
+	}
+	v[9] = text_or_null(e->f[PF_ROW_KEY_SOURCE], &n[9]);
+	v[10] = text_or_null(e->f[PF_OLD_VALUE], &n[10]);
+	v[11] = text_or_null(e->f[PF_NEW_VALUE], &n[11]);
+	v[12] = text_or_null(e->f[PF_VALUE_TYPE], &n[12]);
+	v[13] = text_or_null(e->f[PF_SESSION_ROLE], &n[13]);
+	v[14] = text_or_null(e->f[PF_EFFECTIVE_ROLE], &n[14]);
+	v[15] = text_or_null(e->f[PF_APPLICATION_NAME], &n[15]);
+	if (e->f[PF_CLIENT_ADDR].str == nullptr)
+		n[16] = true;
+	else
+		v[16] = DirectFunctionCall1(inet_in, CStringGetDatum(e->f[PF_CLIENT_ADDR].str));
+	v[17] = Int32GetDatum(e->backend_pid);
+
+	bytea	   *prev = (bytea *) palloc(VARHDRSZ + SA_DIGEST_LEN);
+	bytea	   *hash = (bytea *) palloc(VARHDRSZ + SA_DIGEST_LEN);
+
+	SET_VARSIZE(prev, VARHDRSZ + SA_DIGEST_LEN);
+	SET_VARSIZE(hash, VARHDRSZ + SA_DIGEST_LEN);
+	memcpy(VARDATA(prev), st->prev, SA_DIGEST_LEN);
+	memcpy(VARDATA(hash), digest, SA_DIGEST_LEN);
+	v[18] = PointerGetDatum(prev);
+	v[19] = PointerGetDatum(hash);
+	v[20] = Int16GetDatum((int16) entry.format);
+	ExecStoreVirtualTuple(slot);
+
+	simple_table_tuple_insert(st->log, slot);
+	if (st->rri->ri_NumIndices > 0)
+	{
+		List	   *recheck = ExecInsertIndexTuples(st->rri, slot, st->estate,
+													false, false, nullptr, NIL);
+
+		list_free(recheck);
+	}
+
+	st->seq = entry.seq;
+	memcpy(st->prev, digest, SA_DIGEST_LEN);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->rowcxt);
+	ResetPerTupleExprContext(st->estate);
+}
+
+/* Frees the C++ hasher if linking is interrupted by an error. */
+void
+free_hasher(void *arg)
+{
+	sa_hasher **h = (sa_hasher **) arg;
+
+	if (*h != nullptr)
+	{
+		sa_hasher_destroy(*h);
+		*h = nullptr;
+	}
+}
+
+}							/* namespace */
+
+void
+sa_link_pending(void)
+{
+	if (!sa_pending_any())
+		return;
+
+	Oid			logid = log_relid(SA_LOG);
+	Oid			pkeyid = log_relid(SA_LOG_PKEY);
+	LinkState	st;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "sensitive_audit link",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MemoryContextCallback *cb = (MemoryContextCallback *) palloc0(sizeof(MemoryContextCallback));
+	sa_hasher **hasher_slot = (sa_hasher **) palloc0(sizeof(sa_hasher *));
+
+	memset(&st, 0, sizeof(st));
+	*hasher_slot = sa_hasher_create();
+	if (*hasher_slot == nullptr)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create hashing context")));
+	cb->func = free_hasher;
+	cb->arg = hasher_slot;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	st.hasher = *hasher_slot;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	st.chain = lock_some_chain();
+	st.fxid = GetTopFullTransactionId();
+	st.log = table_open(logid, RowExclusiveLock);
+
+	Relation	pkey = index_open(pkeyid, RowExclusiveLock);
+
+	if (!read_chain_head(st.log, pkey, st.chain, &st.seq, st.prev))
+	{
+		st.seq = 0;
+		memset(st.prev, 0, SA_DIGEST_LEN);
+	}
+	index_close(pkey, NoLock);
+
+	st.estate = CreateExecutorState();
+	st.rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(st.rri, st.log, 1, nullptr, 0);
+	st.rri->ri_TrigDesc = nullptr;	/* the guards are for SQL, not for us */
+	ExecOpenIndices(st.rri, false);
+	st.slot = ExecInitExtraTupleSlot(st.estate, RelationGetDescr(st.log), &TTSOpsVirtual);
+	st.rowcxt = AllocSetContextCreate(cxt, "sensitive_audit link row", ALLOCSET_DEFAULT_SIZES);
+
+	sa_pending_foreach(link_one, &st);
+
+	ExecCloseIndices(st.rri);
+	ExecResetTupleTable(st.estate->es_tupleTable, false);
+	FreeExecutorState(st.estate);
+	table_close(st.log, NoLock);
+	PopActiveSnapshot();
+	CommandCounterIncrement();
+
+	sa_pending_reset();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);	/* runs free_hasher */
+}

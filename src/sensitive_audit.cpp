@@ -1,0 +1,91 @@
+/*
+ * sensitive_audit.cpp — module entry point: settings and transaction hooks.
+ *
+ * The library works without shared_preload_libraries: all shared state is in
+ * the log itself (see chain.cpp).  Loading it at start-up only makes the
+ * security-label provider available before the first audited change.
+ */
+#include "sensitive_audit.hpp"
+
+extern "C" {
+PG_MODULE_MAGIC;
+void		_PG_init(void);
+}
+
+int			sa_chains = 32;
+bool		sa_restoring = false;
+bool		sa_allow_drop = false;
+
+/*
+ * Entries are linked when the transaction commits or prepares; whatever is
+ * pending when it ends any other way is dropped with its memory.
+ */
+static void
+sa_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			sa_link_pending();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			sa_pending_reset();
+			sa_in_setup = false;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+sa_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	sa_pending_subxact(event, mySubid);
+}
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("sensitive_audit.chains",
+							"Sets the number of hash chains committing transactions spread over.",
+							"Each committing transaction appends its entries to one chain, holding "
+							"that chain's lock until its commit is durable; more chains let more "
+							"transactions commit at once.  Changing it never breaks existing chains.",
+							&sa_chains,
+							32, 1, 1024,
+							PGC_SIGHUP,
+							0,
+							nullptr, nullptr, nullptr);
+
+	DefineCustomBoolVariable("sensitive_audit.restoring",
+							 "Allows INSERT into the audit log, to restore a dump of it.",
+							 "Only pg_restore or psql loading a dump should run with this on. "
+							 "Restored entries are verified like any others.",
+							 &sa_restoring,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 nullptr, nullptr, nullptr);
+
+	DefineCustomBoolVariable("sensitive_audit.allow_drop",
+							 "Allows dropping the extension while the audit log holds entries.",
+							 "Dropping the extension deletes the whole audit history; export it first.",
+							 &sa_allow_drop,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 nullptr, nullptr, nullptr);
+
+	MarkGUCPrefixReserved("sensitive_audit");
+
+	RegisterXactCallback(sa_xact_callback, nullptr);
+	RegisterSubXactCallback(sa_subxact_callback, nullptr);
+	sa_capture_init();
+	sa_setup_init();
+}

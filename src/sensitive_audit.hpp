@@ -1,0 +1,88 @@
+/*
+ * sensitive_audit.hpp — declarations shared by the backend-side files.
+ *
+ * The flow of one audited change:
+ *   capture.cpp   row and TRUNCATE triggers turn a change into pending
+ *                 entries, held in transaction memory;
+ *   pending.cpp   the pending queue, which forgets what an aborted
+ *                 subtransaction queued;
+ *   chain.cpp     at pre-commit (or PREPARE) the queue is linked into one
+ *                 chain, hashed by the C++ core and written to the log;
+ *   verify.cpp    verify() streams the log through the core's verifier;
+ *   setup.cpp     tag(), untag(), the security-label provider and guards.
+ */
+#pragma once
+
+#include "pg.hpp"
+
+/* GUCs */
+extern int	sa_chains;
+extern bool sa_restoring;
+extern bool sa_allow_drop;
+
+/* Names fixed by the install script. */
+#define SA_SCHEMA "sensitive_audit"
+#define SA_LOG "log"
+#define SA_LOG_PKEY "log_pkey"
+#define SA_CAPTURE_TRIGGER "sensitive_audit_capture"
+#define SA_TRUNCATE_TRIGGER "sensitive_audit_truncate"
+
+/* The fields of a pending entry that the writer supplies, in log order. */
+enum PendingField
+{
+	PF_OPERATION,
+	PF_TABLE_SCHEMA,
+	PF_TABLE_NAME,
+	PF_COLUMN_NAME,
+	PF_ROW_KEY,
+	PF_ROW_KEY_SOURCE,
+	PF_OLD_VALUE,
+	PF_NEW_VALUE,
+	PF_VALUE_TYPE,
+	PF_SESSION_ROLE,
+	PF_EFFECTIVE_ROLE,
+	PF_APPLICATION_NAME,
+	PF_CLIENT_ADDR,
+	PF_NFIELDS
+};
+
+/* A possibly-NULL string (str == NULL means SQL NULL). */
+struct PendingStr
+{
+	const char *str;
+	int			len;
+};
+
+struct PendingEntry
+{
+	PendingStr	f[PF_NFIELDS];
+	TimestampTz event_time;
+	int32		backend_pid;
+};
+
+/* pending.cpp */
+extern PendingEntry *sa_pending_new(void);
+extern const char *sa_pending_strdup(const char *s, int len);
+extern void sa_pending_set(PendingEntry *e, PendingField f, const char *s);
+extern void sa_pending_set_shared(PendingEntry *e, PendingField f, const char *s, int len);
+extern void sa_pending_fill_who(PendingEntry *e);
+extern bool sa_pending_any(void);
+typedef void (*sa_pending_visitor) (const PendingEntry *e, void *arg);
+extern void sa_pending_foreach(sa_pending_visitor fn, void *arg);
+extern void sa_pending_reset(void);
+extern void sa_pending_subxact(SubXactEvent event, SubTransactionId mySubid);
+
+/* chain.cpp */
+extern void sa_link_pending(void);
+
+/* capture.cpp */
+extern void sa_capture_init(void);
+extern bool sa_type_supported(Oid typid, Oid *bad_type);
+
+/* setup.cpp */
+extern bool sa_in_setup;
+extern void sa_setup_init(void);
+extern void sa_record_setup(const char *operation, const char *schema,
+							const char *table, const char *column,
+							const char *value_type, const char *detail);
+extern void sa_tag_columns(Oid relid, List *colnames, bool tag);
