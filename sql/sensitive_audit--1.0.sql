@@ -99,6 +99,12 @@ RETURNS boolean
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'sensitive_audit_in_setup';
 
+/* Gives new partitions of an audited table their TRUNCATE trigger. */
+CREATE FUNCTION sensitive_audit._sync_partitions(tbl regclass)
+RETURNS void
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'sensitive_audit_sync_partitions';
+
 /* Records a change to the audit setup (used by the guards). */
 CREATE FUNCTION sensitive_audit._record_setup(operation text, tbl_schema text, tbl_name text, detail text)
 RETURNS void
@@ -191,6 +197,9 @@ BEGIN
 			RAISE EXCEPTION 'the audit log cannot be altered'
 				USING ERRCODE = 'insufficient_privilege',
 					  DETAIL = pg_catalog.format('%s would change %s.', cmd.command_tag, cmd.object_identity);
+		END IF;
+		IF cmd.object_type IN ('table', 'table column') THEN
+			PERFORM sensitive_audit._sync_partitions(cmd.objid);
 		END IF;
 		FOR trg IN SELECT t.tgname, t.tgenabled FROM pg_catalog.pg_trigger t
 					WHERE t.tgrelid = cmd.objid

@@ -32,7 +32,8 @@ check_taggable(Relation rel)
 		case RELKIND_MATVIEW:
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("\"%s\" is a view", relname),
+					 errmsg(rel->rd_rel->relkind == RELKIND_VIEW ? "\"%s\" is a view"
+							: "\"%s\" is a materialized view", relname),
 					 errdetail("Only tables can have tagged columns."),
 					 errhint("Tag the columns of the tables the view reads.")));
 			break;
@@ -151,6 +152,33 @@ qualified(Relation rel)
 }
 
 /*
+ * Make the named trigger ENABLE ALWAYS on relid and every partition, so that
+ * it fires under session_replication_role = replica and on logical
+ * replication apply.  Done through the catalog rather than ALTER TABLE,
+ * which refuses a table the calling statement holds open (as SECURITY LABEL
+ * does).
+ */
+void
+fire_always(Oid relid, const char *tgname)
+{
+	List	   *rels = find_all_inheritors(relid, NoLock, nullptr);
+	ListCell   *lc;
+
+	CommandCounterIncrement();
+	foreach(lc, rels)
+	{
+		Relation	r = table_open(lfirst_oid(lc), NoLock);
+
+		/* some 15.x releases recurse to partitions themselves: CCI each time */
+		if (has_trigger(r, tgname))
+			EnableDisableTrigger(r, tgname, TRIGGER_FIRES_ALWAYS, false, ShareRowExclusiveLock);
+		table_close(r, NoLock);
+		CommandCounterIncrement();
+	}
+	CommandCounterIncrement();
+}
+
+/*
  * Each relation in relid's inheritance tree (relid itself, and every
  * partition) with or without a TRUNCATE trigger, as qualified names.  The
  * relations are closed again before any DDL runs on them: ALTER TABLE
@@ -186,8 +214,8 @@ ensure_truncate_triggers(Oid relid)
 
 		run_sql(psprintf("CREATE TRIGGER " SA_TRUNCATE_TRIGGER " BEFORE TRUNCATE ON %s "
 						 "FOR EACH STATEMENT EXECUTE FUNCTION sensitive_audit.capture_truncate()", q));
-		run_sql(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER " SA_TRUNCATE_TRIGGER, q));
 	}
+	fire_always(relid, SA_TRUNCATE_TRIGGER);
 }
 
 void
@@ -250,7 +278,7 @@ rebuild_capture(Oid relid, Bitmapset *before, Bitmapset *after, Bitmapset *reque
 						 " AFTER INSERT OR DELETE OR UPDATE OF %s ON %s"
 						 " FOR EACH ROW EXECUTE FUNCTION sensitive_audit.capture()",
 						 cols.data, q));
-		run_sql(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER " SA_CAPTURE_TRIGGER, q));
+		fire_always(relid, SA_CAPTURE_TRIGGER);
 		ensure_truncate_triggers(relid);
 	}
 	else
@@ -299,6 +327,24 @@ rebuild_in_setup(Oid relid, Bitmapset *before, Bitmapset *after, Bitmapset *requ
 	PG_TRY();
 	{
 		rebuild_capture(relid, before, after, requested);
+	}
+	PG_FINALLY();
+	{
+		sa_in_setup = save_in_setup;
+	}
+	PG_END_TRY();
+}
+
+/* ensure_truncate_triggers() with sa_in_setup set, and reset even on error. */
+static pg_noinline void
+sync_in_setup(Oid relid)
+{
+	bool		save_in_setup = sa_in_setup;
+
+	sa_in_setup = true;
+	PG_TRY();
+	{
+		ensure_truncate_triggers(relid);
 	}
 	PG_FINALLY();
 	{
@@ -377,6 +423,7 @@ extern "C" {
 PG_FUNCTION_INFO_V1(sensitive_audit_tag);
 PG_FUNCTION_INFO_V1(sensitive_audit_untag);
 PG_FUNCTION_INFO_V1(sensitive_audit_in_setup);
+PG_FUNCTION_INFO_V1(sensitive_audit_sync_partitions);
 PG_FUNCTION_INFO_V1(sensitive_audit_record_setup);
 PG_FUNCTION_INFO_V1(sensitive_audit_log_guard);
 PG_FUNCTION_INFO_V1(sensitive_audit_guard_drop_extension);
@@ -428,6 +475,34 @@ extern "C" Datum
 sensitive_audit_in_setup(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(sa_in_setup || creating_extension);
+}
+
+/*
+ * Statement triggers are not cloned to partitions, so a partition created
+ * or attached after its parent was tagged gets its TRUNCATE trigger here,
+ * from the DDL guard.  Does nothing for tables that are not audited.
+ */
+extern "C" Datum
+sensitive_audit_sync_partitions(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel = try_relation_open(relid, AccessShareLock);
+	bool		audited;
+
+	if (rel == nullptr)
+		PG_RETURN_VOID();
+	audited = (rel->rd_rel->relkind == RELKIND_RELATION
+			   || rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		&& has_trigger(rel, SA_CAPTURE_TRIGGER);
+	relation_close(rel, NoLock);
+	if (!audited || tree_members(relid, false) == NIL)
+		PG_RETURN_VOID();
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	sync_in_setup(relid);
+	SPI_finish();
+	PG_RETURN_VOID();
 }
 
 extern "C" Datum

@@ -1,0 +1,190 @@
+/*
+ * core_api.cpp — the extern "C" functions of sa_core.h.
+ *
+ * This is the only place where the core meets its caller, the backend.
+ * Each function runs its body inside try/catch(...) and turns any failure
+ * (CoreError, std::bad_alloc, anything else) into an SA_ERR_* code, because
+ * a C++ exception must never unwind into PostgreSQL's C frames.  The
+ * functions therefore behave as noexcept even though the C header cannot
+ * say so.
+ */
+#include "cpp_only.hpp"
+
+#include "sa_core.h"
+
+#include <new>
+#include <vector>
+
+#include "core_error.hpp"
+#include "digest.hpp"
+#include "encoding.hpp"
+#include "verifier.hpp"
+
+using sensitive_audit::ChainVerifier;
+using sensitive_audit::CoreError;
+using sensitive_audit::Sha256;
+
+/* The opaque types of sa_core.h. */
+struct sa_hasher
+{
+	Sha256		sha;
+	std::vector<uint8_t> buf;	/* reused encode buffer; only grows */
+};
+
+struct sa_verifier
+{
+	ChainVerifier verifier;
+};
+
+namespace
+{
+
+/* Runs body, mapping every exception to a result code. */
+template <typename F>
+int
+guarded(F &&body) noexcept
+{
+	try
+	{
+		body();
+		return SA_OK;
+	}
+	catch (const CoreError &e)
+	{
+		return e.code();
+	}
+	catch (const std::bad_alloc &)
+	{
+		return SA_ERR_NOMEM;
+	}
+	catch (...)
+	{
+		return SA_ERR_INTERNAL;
+	}
+}
+
+}								/* namespace */
+
+extern "C" {
+
+const char *
+sa_strerror(int code)
+{
+	switch (code)
+	{
+		case SA_OK:
+			return "success";
+		case SA_ERR_NOMEM:
+			return "out of memory";
+		case SA_ERR_CRYPTO:
+			return "OpenSSL failed to compute a SHA-256 digest";
+		case SA_ERR_FORMAT:
+			return "unsupported entry format version";
+		case SA_ERR_INTERNAL:
+			return "internal error in the sensitive_audit core (invalid argument or state)";
+		default:
+			return "unknown sensitive_audit core error";
+	}
+}
+
+sa_hasher *
+sa_hasher_create(void)
+{
+	try
+	{
+		return new sa_hasher();
+	}
+	catch (...)
+	{
+		return nullptr;
+	}
+}
+
+void
+sa_hasher_destroy(sa_hasher *h)
+{
+	/* The destructors only free memory and cannot throw. */
+	delete h;
+}
+
+int
+sa_entry_encode(sa_hasher *h, const sa_entry *e, const uint8_t **out, size_t *out_len)
+{
+	if (h == nullptr || e == nullptr || out == nullptr || out_len == nullptr)
+		return SA_ERR_INTERNAL;
+	return guarded([&] {
+		const size_t len = sensitive_audit::encode_entry(*e, h->buf);
+
+		*out = h->buf.data();
+		*out_len = len;
+	});
+}
+
+int
+sa_entry_hash(sa_hasher *h, const sa_entry *e, uint8_t out[SA_DIGEST_LEN])
+{
+	if (h == nullptr || e == nullptr || out == nullptr)
+		return SA_ERR_INTERNAL;
+	return guarded([&] {
+		const size_t len = sensitive_audit::encode_entry(*e, h->buf);
+
+		h->sha.digest(h->buf.data(), len, out);
+	});
+}
+
+sa_verifier *
+sa_verifier_create(void)
+{
+	try
+	{
+		return new sa_verifier();
+	}
+	catch (...)
+	{
+		return nullptr;
+	}
+}
+
+void
+sa_verifier_destroy(sa_verifier *v)
+{
+	delete v;
+}
+
+int
+sa_verifier_feed(sa_verifier *v, const sa_entry *e,
+				 const uint8_t *stored_hash, size_t stored_hash_len)
+{
+	if (v == nullptr || e == nullptr)
+		return SA_ERR_INTERNAL;
+	return guarded([&] {
+		v->verifier.feed(*e, stored_hash, stored_hash_len);
+	});
+}
+
+int
+sa_verifier_finish(sa_verifier *v)
+{
+	if (v == nullptr)
+		return SA_ERR_INTERNAL;
+	v->verifier.finish();
+	return SA_OK;
+}
+
+size_t
+sa_verifier_nchains(const sa_verifier *v)
+{
+	return v == nullptr ? 0 : v->verifier.nchains();
+}
+
+int
+sa_verifier_result(const sa_verifier *v, size_t i, sa_chain_result *out)
+{
+	if (v == nullptr || out == nullptr)
+		return SA_ERR_INTERNAL;
+	return guarded([&] {
+		*out = v->verifier.result(i);
+	});
+}
+
+}								/* extern "C" */

@@ -1,0 +1,263 @@
+/*
+ * verifier.cpp — the per-entry checks of the streaming chain verifier.
+ *
+ * The order of the checks decides which problem is reported when several
+ * apply, and is part of the contract (docs/FORMAT.md, "Verification"):
+ *
+ *   1. format is not 1                      unsupported format N
+ *   2. chain arrives after a higher chain   reordered: ...
+ *   3. stored hash NULL or not 32 bytes     hash missing or malformed
+ *   4. seq 0                                forged: ...
+ *   5. seq not above the previous one       duplicate: ...
+ *   6. seq above the expected one           gap: ...
+ *   7. recomputed hash differs              reordered / forged / content changed
+ *   8. prev_hash is not the previous hash   link broken: ...
+ *
+ * The "previous hash" an entry must link to is the stored hash of the last
+ * entry of its chain that passed every check (32 zero bytes before the
+ * first).  Once a chain has failed, nothing after it in that chain can be
+ * judged against a trustworthy predecessor, so later entries are only
+ * counted.
+ */
+#include "cpp_only.hpp"
+
+#include "verifier.hpp"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+
+#include "core_error.hpp"
+#include "encoding.hpp"
+
+namespace sensitive_audit
+{
+
+namespace
+{
+
+std::string
+format_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+std::string
+format_text(const char *fmt, ...)
+{
+	char		text[256];
+	va_list		args;
+
+	va_start(args, fmt);
+	int			n = std::vsnprintf(text, sizeof(text), fmt, args);
+
+	va_end(args);
+	if (n < 0)
+		throw CoreError(SA_ERR_INTERNAL);
+	return std::string(text);
+}
+
+inline bool
+same_digest(const uint8_t *a, const uint8_t *b)
+{
+	return std::memcmp(a, b, SA_DIGEST_LEN) == 0;
+}
+
+}								/* namespace */
+
+void
+ChainVerifier::entry_hash(const sa_entry &e, uint8_t out[SA_DIGEST_LEN])
+{
+	const size_t len = encode_entry(e, buf_);
+
+	sha_.digest(buf_.data(), len, out);
+}
+
+ChainVerifier::ChainState &
+ChainVerifier::state_for(uint32_t chain)
+{
+	/* Input is ordered by chain, so nearly every entry takes this branch. */
+	if (!chains_.empty() && chains_.back().chain == chain)
+		return chains_.back();
+
+	auto		it = std::lower_bound(chains_.begin(), chains_.end(), chain,
+									  [](const ChainState &s, uint32_t c) {
+										  return s.chain < c;
+									  });
+
+	if (it != chains_.end() && it->chain == chain)
+		return *it;
+
+	ChainState	st;
+
+	st.chain = chain;
+	return *chains_.insert(it, st);
+}
+
+void
+ChainVerifier::fail(ChainState &st, uint64_t seq, std::string text)
+{
+	problems_.push_back(std::move(text));
+	st.failed = true;
+	st.first_bad_seq = seq;
+	st.problem = problems_.back().c_str();
+}
+
+void
+ChainVerifier::feed(const sa_entry &e, const uint8_t *stored_hash,
+					size_t stored_hash_len)
+{
+	if (finished_)
+		throw CoreError(SA_ERR_INTERNAL);
+
+	/*
+	 * The highest chain seen so far is always the last one kept.  An entry
+	 * of a lower chain means the input is not ordered by chain: its chain
+	 * would be judged from a partial run of entries, so it is reported
+	 * rather than silently merged.
+	 */
+	const bool	behind = !chains_.empty() && e.chain < chains_.back().chain;
+	const uint32_t highest = behind ? chains_.back().chain : e.chain;
+	ChainState &st = state_for(e.chain);
+
+	st.entries++;
+	if (st.failed)
+		return;
+
+	if (e.format != SA_FORMAT_VERSION)
+	{
+		fail(st, e.seq, format_text("unsupported format %u",
+									static_cast<unsigned>(e.format)));
+		return;
+	}
+	if (behind)
+	{
+		fail(st, e.seq,
+			 format_text("reordered: entry seq %" PRIu64 " of chain %" PRIu32
+						 " arrived after entries of chain %" PRIu32
+						 " (input must be ordered by chain, seq)",
+						 e.seq, e.chain, highest));
+		return;
+	}
+	check(st, e, stored_hash, stored_hash_len);
+}
+
+void
+ChainVerifier::check(ChainState &st, const sa_entry &e,
+					 const uint8_t *stored_hash, size_t stored_hash_len)
+{
+	if (stored_hash == nullptr || stored_hash_len != SA_DIGEST_LEN)
+	{
+		fail(st, e.seq, "hash missing or malformed");
+		return;
+	}
+
+	/* The extension numbers entries from 1; seq 0 was never written by it. */
+	if (e.seq == 0)
+	{
+		fail(st, e.seq, "forged: seq 0 is not a valid sequence number");
+		return;
+	}
+
+	/*
+	 * Every seq from 1 to last_seq has been seen exactly once (otherwise the
+	 * chain would have failed already), so any seq at or below last_seq is
+	 * one of them again.
+	 */
+	if (e.seq <= st.last_seq)
+	{
+		fail(st, e.seq,
+			 format_text("duplicate: seq %" PRIu64 " appears more than once", e.seq));
+		return;
+	}
+
+	const uint64_t expected = st.last_seq + 1;
+
+	if (e.seq > expected)
+	{
+		fail(st, e.seq,
+			 format_text("gap: entries %" PRIu64 "..%" PRIu64 " are missing",
+						 expected, e.seq - 1));
+		return;
+	}
+
+	uint8_t		computed[SA_DIGEST_LEN];
+
+	entry_hash(e, computed);
+
+	if (!same_digest(computed, stored_hash))
+	{
+		/*
+		 * Before calling the content changed, see whether this is an intact
+		 * entry that was moved: an entry's seq is inside its hash, so one
+		 * that hashes correctly under a nearby seq was written there.  The
+		 * nearest positions are tried first.  This runs only on the first
+		 * failure of a chain, so its cost does not matter.
+		 */
+		sa_entry	moved = e;
+
+		for (uint64_t d = 1; d <= kReorderWindow; d++)
+		{
+			const uint64_t candidates[2] = {e.seq - d, e.seq + d};
+			const bool	valid[2] = {
+				e.seq > d,		/* seq - d >= 1 */
+				e.seq <= std::numeric_limits<uint64_t>::max() - d,
+			};
+
+			for (int k = 0; k < 2; k++)
+			{
+				if (!valid[k])
+					continue;
+				moved.seq = candidates[k];
+				entry_hash(moved, computed);
+				if (same_digest(computed, stored_hash))
+				{
+					fail(st, e.seq,
+						 format_text("reordered: entry stored at seq %" PRIu64
+									 " was written as seq %" PRIu64,
+									 e.seq, candidates[k]));
+					return;
+				}
+			}
+		}
+
+		if (!same_digest(e.prev_hash, st.last_hash))
+			fail(st, e.seq, "forged: entry hash and link both fail");
+		else
+			fail(st, e.seq, "content changed: entry does not match its hash");
+		return;
+	}
+
+	if (!same_digest(e.prev_hash, st.last_hash))
+	{
+		if (st.last_seq == 0)
+			fail(st, e.seq, "link broken: first entry does not start from the zero hash");
+		else
+			fail(st, e.seq,
+				 format_text("link broken: previous hash does not match entry %" PRIu64,
+							 st.last_seq));
+		return;
+	}
+
+	st.last_seq = e.seq;
+	std::memcpy(st.last_hash, stored_hash, SA_DIGEST_LEN);
+}
+
+sa_chain_result
+ChainVerifier::result(size_t i) const
+{
+	if (i >= chains_.size())
+		throw CoreError(SA_ERR_INTERNAL);
+
+	const ChainState &st = chains_[i];
+	sa_chain_result r;
+
+	r.chain = st.chain;
+	r.entries = st.entries;
+	r.ok = st.failed ? 0 : 1;
+	r.first_bad_seq = st.failed ? st.first_bad_seq : 0;
+	r.problem = st.failed ? st.problem : nullptr;
+	return r;
+}
+
+}								/* namespace sensitive_audit */

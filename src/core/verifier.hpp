@@ -1,0 +1,89 @@
+/*
+ * verifier.hpp — the streaming chain verifier behind sa_verifier_*.
+ *
+ * The log is read once, ordered by (chain, seq), and each entry is checked
+ * against the one before it in its chain.  Verification never stops at the
+ * first failure: for every chain it remembers the first entry that fails
+ * and a one-line classification of the problem, and it goes on counting
+ * entries, so one damaged chain does not hide the state of the others.
+ * docs/FORMAT.md ("Verification") lists the checks and their wording; SQL
+ * tests match the leading words of the problem texts, so keep them.
+ *
+ * Only the first entry of a new chain and the first failure of a chain
+ * allocate; a well-formed log streams through with no allocation here.
+ */
+#pragma once
+
+#include "cpp_only.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "digest.hpp"
+#include "sa_core.h"
+
+namespace sensitive_audit
+{
+
+/* How many positions either side of its stored seq an entry is tried at. */
+constexpr uint64_t kReorderWindow = 16;
+
+class ChainVerifier
+{
+public:
+	ChainVerifier() = default;
+
+	/*
+	 * Checks one entry (stored_hash may be null when stored_hash_len is 0).
+	 * Problems found in the data are recorded, not thrown; this throws
+	 * CoreError only when it cannot check at all (the entry cannot be
+	 * encoded, OpenSSL fails, or feed is called after finish).
+	 */
+	void		feed(const sa_entry &e, const uint8_t *stored_hash,
+					 size_t stored_hash_len);
+	void		finish() { finished_ = true; }
+
+	size_t		nchains() const { return chains_.size(); }
+	/* Chains are kept in ascending chain order; i < nchains(). */
+	sa_chain_result result(size_t i) const;
+
+	/* SHA-256 of the canonical encoding of e, with the verifier's buffers. */
+	void		entry_hash(const sa_entry &e, uint8_t out[SA_DIGEST_LEN]);
+
+private:
+	struct ChainState
+	{
+		uint32_t	chain = 0;
+		uint64_t	entries = 0;
+		/* seq and stored hash of the last entry that passed every check */
+		uint64_t	last_seq = 0;	/* 0: none yet */
+		uint8_t		last_hash[SA_DIGEST_LEN] = {0};	/* zeros before the first */
+		bool		failed = false;
+		uint64_t	first_bad_seq = 0;
+		const char *problem = nullptr;
+	};
+
+	ChainState &state_for(uint32_t chain);
+	void		fail(ChainState &st, uint64_t seq, std::string text);
+	void		check(ChainState &st, const sa_entry &e,
+					  const uint8_t *stored_hash, size_t stored_hash_len);
+
+	Sha256		sha_;
+	std::vector<uint8_t> buf_;
+	std::vector<ChainState> chains_;	/* ascending by chain */
+	size_t		current_ = 0;		/* index of the highest chain seen */
+	bool		any_ = false;		/* has any entry been fed */
+	bool		finished_ = false;
+
+	/*
+	 * Problem texts handed out through sa_chain_result.  A deque never moves
+	 * its elements on push_back, so the pointers stay valid until the
+	 * verifier is destroyed.
+	 */
+	std::deque<std::string> problems_;
+};
+
+}								/* namespace sensitive_audit */
