@@ -135,8 +135,7 @@ fill_column(ColumnInfo *col, Relation rel, AttrNumber attnum)
 	getTypeOutputInfo(att->atttypid, &outfunc, &isvarlena);
 	fmgr_info_cxt(outfunc, &col->out, CurrentMemoryContext);
 	col->settings_dependent = type_depends_on_settings(att->atttypid, 0);
-	col->type_name = format_type_extended(att->atttypid, att->atttypmod,
-										  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+	col->type_name = sa_type_name(att->atttypid, att->atttypmod);
 	col->typlen = att->attlen;
 	col->typbyval = att->attbyval;
 }
@@ -590,6 +589,24 @@ sa_type_supported(Oid typid, Oid *bad_type)
 	if (get_typtype(base) == TYPTYPE_RANGE)
 		return sa_type_supported(get_range_subtype(base), bad_type);
 	return true;
+}
+
+/*
+ * The type's name as recorded in value_type: schema-qualified whatever the
+ * search_path, except for built-in types, which read as SQL spells them
+ * ("numeric(10,2)", "timestamp with time zone", "text[]").
+ */
+char *
+sa_type_name(Oid typid, int32 typmod)
+{
+	char	   *name = format_type_extended(typid, typmod,
+											(typmod >= 0 ? FORMAT_TYPE_TYPEMOD_GIVEN : 0)
+											| FORMAT_TYPE_FORCE_QUALIFY);
+	const char *prefix = "pg_catalog.";
+
+	if (strncmp(name, prefix, strlen(prefix)) == 0)
+		return pstrdup(name + strlen(prefix));
+	return name;
 }
 
 void

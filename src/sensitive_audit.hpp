@@ -78,6 +78,7 @@ extern void sa_link_pending(void);
 /* capture.cpp */
 extern void sa_capture_init(void);
 extern bool sa_type_supported(Oid typid, Oid *bad_type);
+extern char *sa_type_name(Oid typid, int32 typmod);
 
 /* setup.cpp */
 extern bool sa_in_setup;

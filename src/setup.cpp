@@ -297,7 +297,7 @@ rebuild_capture(Oid relid, Bitmapset *before, Bitmapset *after, Bitmapset *reque
 
 		char	   *colname = get_attname(relid, attnum, false);
 		Oid			typid = get_atttype(relid, attnum);
-		char	   *typname = format_type_extended(typid, -1, FORMAT_TYPE_FORCE_QUALIFY);
+		char	   *typname = sa_type_name(typid, -1);
 		Oid			argtypes[3] = {OIDOID, NAMEOID, TEXTOID};
 		Datum		args[3];
 
