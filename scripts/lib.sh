@@ -168,7 +168,10 @@ sa_cluster_start() {
 	SA_SOCKDIR="$dir/sock"
 	SA_CLUSTER_LOG="$dir/postgresql.log"
 	SA_PORT_USED=$(sa_free_port)
-	SA_PGUSER=$SA_USER
+	# The database superuser is always "postgres", whoever runs the server:
+	# expected outputs name it, and a role named like the extension's schema
+	# would put "$user" tables into that schema.
+	SA_PGUSER=postgres
 	export SA_PGDATA SA_SOCKDIR SA_CLUSTER_LOG SA_PORT_USED SA_PGUSER
 
 	sa_as_user mkdir -p "$SA_SOCKDIR"
