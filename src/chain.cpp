@@ -262,17 +262,26 @@ link_one(const PendingEntry *e, void *arg)
 	ResetPerTupleExprContext(st->estate);
 }
 
-/* Frees the C++ hasher if linking is interrupted by an error. */
-void
-free_hasher(void *arg)
-{
-	sa_hasher **h = (sa_hasher **) arg;
+/*
+ * One hashing context per backend, made on first use and kept: it holds an
+ * OpenSSL digest context and a buffer, nothing tied to a transaction, so an
+ * error in the middle of linking leaves it reusable.  It lives as long as
+ * the process and is reclaimed with it.
+ */
+sa_hasher  *backend_hasher = nullptr;
 
-	if (*h != nullptr)
+sa_hasher *
+get_hasher(void)
+{
+	if (backend_hasher == nullptr)
 	{
-		sa_hasher_destroy(*h);
-		*h = nullptr;
+		backend_hasher = sa_hasher_create();
+		if (backend_hasher == nullptr)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not create hashing context")));
 	}
+	return backend_hasher;
 }
 
 }							/* namespace */
@@ -289,17 +298,9 @@ sa_link_pending(void)
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "sensitive_audit link",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
-	MemoryContextCallback *cb = (MemoryContextCallback *) palloc0(sizeof(MemoryContextCallback));
-	sa_hasher **hasher_slot = (sa_hasher **) palloc0(sizeof(sa_hasher *));
 
 	memset(&st, 0, sizeof(st));
-	*hasher_slot = sa_hasher_create();
-	if (*hasher_slot == nullptr)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create hashing context")));
-	cb->func = free_hasher;
-	cb->arg = hasher_slot;
-	MemoryContextRegisterResetCallback(cxt, cb);
-	st.hasher = *hasher_slot;
+	st.hasher = get_hasher();
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 
@@ -335,5 +336,5 @@ sa_link_pending(void)
 
 	sa_pending_reset();
 	MemoryContextSwitchTo(old);
-	MemoryContextDelete(cxt);	/* runs free_hasher */
+	MemoryContextDelete(cxt);
 }

@@ -9,8 +9,9 @@
  * docs/FORMAT.md ("Verification") lists the checks and their wording; SQL
  * tests match the leading words of the problem texts, so keep them.
  *
- * Only the first entry of a new chain and the first failure of a chain
- * allocate; a well-formed log streams through with no allocation here.
+ * Besides growing the encode buffer to the largest entry seen, only the
+ * first entry of a new chain and the first failure of a chain allocate; a
+ * well-formed log streams through with no allocation here.
  */
 #pragma once
 
@@ -50,9 +51,6 @@ public:
 	/* Chains are kept in ascending chain order; i < nchains(). */
 	sa_chain_result result(size_t i) const;
 
-	/* SHA-256 of the canonical encoding of e, with the verifier's buffers. */
-	void		entry_hash(const sa_entry &e, uint8_t out[SA_DIGEST_LEN]);
-
 private:
 	struct ChainState
 	{
@@ -66,6 +64,8 @@ private:
 		const char *problem = nullptr;
 	};
 
+	/* SHA-256 of the canonical encoding of e, with the verifier's buffers. */
+	void		entry_hash(const sa_entry &e, uint8_t out[SA_DIGEST_LEN]);
 	ChainState &state_for(uint32_t chain);
 	void		fail(ChainState &st, uint64_t seq, std::string text);
 	void		check(ChainState &st, const sa_entry &e,
@@ -73,9 +73,8 @@ private:
 
 	Sha256		sha_;
 	std::vector<uint8_t> buf_;
-	std::vector<ChainState> chains_;	/* ascending by chain */
-	size_t		current_ = 0;		/* index of the highest chain seen */
-	bool		any_ = false;		/* has any entry been fed */
+	std::vector<ChainState> chains_;	/* ascending by chain; the last is
+										 * the highest chain seen */
 	bool		finished_ = false;
 
 	/*
