@@ -65,3 +65,6 @@ tapcheck:
 	TESTDIR='$(CURDIR)' PATH="$(bindir):$$PATH" PG_REGRESS='$(PG_REGRESS_BIN)' \
 		PERL5LIB='$(PG_TEST_PERL)' $(PROVE) -v $(PROVE_FLAGS) \
 		$(if $(PROVE_TESTS),$(PROVE_TESTS),test/t/*.pl)
+
+# PGXS tracks no header dependencies for C++ objects: rebuild on any header change.
+$(OBJS): $(wildcard src/*.hpp src/core/*.hpp src/core/*.h)

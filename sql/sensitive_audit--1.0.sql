@@ -99,12 +99,6 @@ RETURNS boolean
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'sensitive_audit_in_setup';
 
-/* Gives new partitions of an audited table their TRUNCATE trigger. */
-CREATE FUNCTION sensitive_audit._sync_partitions(tbl regclass)
-RETURNS void
-LANGUAGE C STRICT
-AS 'MODULE_PATHNAME', 'sensitive_audit_sync_partitions';
-
 /* Records a change to the audit setup (used by the guards). */
 CREATE FUNCTION sensitive_audit._record_setup(operation text, tbl_schema text, tbl_name text, detail text)
 RETURNS void
@@ -198,9 +192,6 @@ BEGIN
 				USING ERRCODE = 'insufficient_privilege',
 					  DETAIL = pg_catalog.format('%s would change %s.', cmd.command_tag, cmd.object_identity);
 		END IF;
-		IF cmd.object_type IN ('table', 'table column') THEN
-			PERFORM sensitive_audit._sync_partitions(cmd.objid);
-		END IF;
 		FOR trg IN SELECT t.tgname, t.tgenabled FROM pg_catalog.pg_trigger t
 					WHERE t.tgrelid = cmd.objid
 					  AND t.tgname IN ('sensitive_audit_capture', 'sensitive_audit_truncate')
@@ -218,6 +209,18 @@ $$;
 CREATE EVENT TRIGGER sensitive_audit_guard_ddl ON ddl_command_end
 	EXECUTE FUNCTION sensitive_audit.guard_ddl();
 ALTER EVENT TRIGGER sensitive_audit_guard_ddl ENABLE ALWAYS;
+
+/* New partitions of an audited table get their TRUNCATE trigger. */
+CREATE FUNCTION sensitive_audit.sync_partitions()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'sensitive_audit_sync_partitions';
+
+CREATE EVENT TRIGGER sensitive_audit_partitions ON ddl_command_end
+	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+	EXECUTE FUNCTION sensitive_audit.sync_partitions();
+ALTER EVENT TRIGGER sensitive_audit_partitions ENABLE ALWAYS;
+REVOKE ALL ON FUNCTION sensitive_audit.sync_partitions() FROM PUBLIC;
 
 /*
  * Dropping a capture trigger (directly, or through DROP COLUMN ... CASCADE)

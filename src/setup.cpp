@@ -477,31 +477,70 @@ sensitive_audit_in_setup(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(sa_in_setup || creating_extension);
 }
 
-/*
- * Statement triggers are not cloned to partitions, so a partition created
- * or attached after its parent was tagged gets its TRUNCATE trigger here,
- * from the DDL guard.  Does nothing for tables that are not audited.
- */
-extern "C" Datum
-sensitive_audit_sync_partitions(PG_FUNCTION_ARGS)
+/* Give relid (a new or newly attached partition) its TRUNCATE triggers. */
+static void
+sync_partition(Oid relid)
 {
-	Oid			relid = PG_GETARG_OID(0);
 	Relation	rel = try_relation_open(relid, AccessShareLock);
 	bool		audited;
 
 	if (rel == nullptr)
-		PG_RETURN_VOID();
-	audited = (rel->rd_rel->relkind == RELKIND_RELATION
-			   || rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
-		&& has_trigger(rel, SA_CAPTURE_TRIGGER);
+		return;
+	audited = has_trigger(rel, SA_CAPTURE_TRIGGER);
 	relation_close(rel, NoLock);
 	if (!audited || tree_members(relid, false) == NIL)
-		PG_RETURN_VOID();
+		return;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	sync_in_setup(relid);
 	SPI_finish();
+}
+
+/*
+ * Statement triggers are not cloned to partitions, so a partition created
+ * (CREATE TABLE ... PARTITION OF) or attached after its parent was tagged
+ * gets its TRUNCATE trigger here, at the end of that command.  Only those two
+ * commands act: a restore creates and attaches partitions before any
+ * trigger exists, and then brings the partitions' own TRUNCATE triggers
+ * from the dump.
+ */
+extern "C" Datum
+sensitive_audit_sync_partitions(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("sensitive_audit.sync_partitions() must be called as an event trigger")));
+
+	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
+	Node	   *tree = trigdata->parsetree;
+
+	if (IsA(tree, CreateStmt) && ((CreateStmt *) tree)->partbound != nullptr)
+	{
+		Oid			relid = RangeVarGetRelid(((CreateStmt *) tree)->relation, NoLock, true);
+
+		if (OidIsValid(relid))
+			sync_partition(relid);
+	}
+	else if (IsA(tree, AlterTableStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((AlterTableStmt *) tree)->cmds)
+		{
+			AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+			if (cmd->subtype == AT_AttachPartition)
+			{
+				PartitionCmd *pc = (PartitionCmd *) cmd->def;
+				Oid			relid = RangeVarGetRelid(pc->name, NoLock, true);
+
+				if (OidIsValid(relid))
+					sync_partition(relid);
+			}
+		}
+	}
 	PG_RETURN_VOID();
 }
 

@@ -1,5 +1,6 @@
 -- An unprivileged writer is captured without any grant on the audit
 -- schema, and can neither read, forge nor rewrite the history.
+\set SHOW_CONTEXT never
 CREATE ROLE regress_sa_owner;
 CREATE ROLE regress_sa_writer;
 CREATE ROLE regress_sa_auditor;

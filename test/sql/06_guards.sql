@@ -1,5 +1,6 @@
 -- The log is insert-only for everyone, the superuser included; capture
 -- cannot be switched off silently.
+\set SHOW_CONTEXT never
 CREATE TABLE cards (id int PRIMARY KEY, pan text, holder text);
 SELECT sensitive_audit.tag('cards', 'pan');
 INSERT INTO cards VALUES (1, '4111', 'ann');
