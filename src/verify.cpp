@@ -109,7 +109,9 @@ run_verifier(MemoryContext cxt)
 	bytea	   *last_addr = nullptr;
 	char	   *last_addr_text = nullptr;
 	Jsonb	   *last_key = nullptr;
+	size_t		last_key_cap = 0;
 	char	   *last_key_text = nullptr;
+	size_t		last_key_text_cap = 0;
 
 	index_rescan(scan, nullptr, 0, nullptr, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
@@ -137,23 +139,33 @@ run_verifier(MemoryContext cxt)
 			e.row_key = cstring_bytes(nullptr);
 		else
 		{
-			/* consecutive entries of one row share the key: print it once */
+			/*
+			 * Consecutive entries of one row share the key: print it once.
+			 * The printing allocates in the per-row context; the text is
+			 * kept in a buffer of our own that only ever grows.
+			 */
 			Jsonb	   *jb = DatumGetJsonbP(v[8]);
 
 			if (last_key == nullptr || VARSIZE(jb) != VARSIZE(last_key)
 				|| memcmp(jb, last_key, VARSIZE(jb)) != 0)
 			{
-				MemoryContext keep = MemoryContextSwitchTo(cxt);
+				char	   *text = JsonbToCString(nullptr, &jb->root, VARSIZE(jb));
+				size_t		len = strlen(text);
 
-				if (last_key != nullptr)
+				if (VARSIZE(jb) > last_key_cap)
 				{
-					pfree(last_key);
-					pfree(last_key_text);
+					last_key_cap = Max(VARSIZE(jb), 2 * last_key_cap);
+					last_key = (Jsonb *) (last_key ? repalloc(last_key, last_key_cap)
+										  : MemoryContextAlloc(cxt, last_key_cap));
 				}
-				last_key = (Jsonb *) palloc(VARSIZE(jb));
 				memcpy(last_key, jb, VARSIZE(jb));
-				last_key_text = JsonbToCString(nullptr, &last_key->root, VARSIZE(last_key));
-				MemoryContextSwitchTo(keep);
+				if (len + 1 > last_key_text_cap)
+				{
+					last_key_text_cap = Max(len + 1, 2 * last_key_text_cap);
+					last_key_text = (char *) (last_key_text ? repalloc(last_key_text, last_key_text_cap)
+											  : MemoryContextAlloc(cxt, last_key_text_cap));
+				}
+				memcpy(last_key_text, text, len + 1);
 			}
 			e.row_key = cstring_bytes(last_key_text);
 		}
