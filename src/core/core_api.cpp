@@ -128,6 +128,8 @@ sa_entry_hash(sa_hasher *h, const sa_entry *e, uint8_t out[SA_DIGEST_LEN])
 	return guarded([&] {
 		const size_t len = sensitive_audit::encode_entry(*e, h->buf);
 
+		/* A hasher may live as long as the backend: start each use clean. */
+		Sha256::clear_error_queue();
 		h->sha.digest(h->buf.data(), len, out);
 	});
 }

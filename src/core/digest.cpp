@@ -3,11 +3,13 @@
  *
  * OpenSSL keeps a per-thread error queue.  The backend shares it with
  * PostgreSQL's own SSL and pgcrypto code, which read it after their calls,
- * so this file never leaves anything behind: the queue is cleared before
- * the context is set up and again whenever a call here fails.  It is not
- * cleared before every digest: that costs about 100 ns, a third of the time
- * it takes to verify an entry, and buys nothing, because success and failure
- * are judged by return values, never by what is in the queue.
+ * so the core never leaves anything behind and never inherits a stale
+ * entry: the queue is cleared before the context is set up, whenever a call
+ * here fails, and by each use of the API (sa_entry_hash, or creating a
+ * verifier).  It is not cleared before every digest of a verification run:
+ * that costs about 100 ns, a third of the time it takes to verify an entry,
+ * and success and failure are judged by return values, never by what is in
+ * the queue.
  *
  * OpenSSL 3.0's EVP_DigestInit_ex2 frees and re-creates its small provider
  * context on every call, even for the same EVP_MD, so each digest costs one
@@ -45,6 +47,12 @@ Sha256::~Sha256()
 {
 	EVP_MD_CTX_free(ctx_);
 	EVP_MD_free(md_);
+}
+
+void
+Sha256::clear_error_queue() noexcept
+{
+	ERR_clear_error();
 }
 
 void

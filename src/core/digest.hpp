@@ -9,10 +9,10 @@
  * Sha256 object does both once and then only re-initialises its context
  * per message.
  *
- * The object owns OpenSSL memory; inside a backend, whatever owns it (an
- * sa_hasher or sa_verifier) must be destroyed from a memory-context reset
- * callback or a ResourceOwner, because destructors do not run across a
- * PostgreSQL error.
+ * The object owns OpenSSL memory.  Inside a backend, whatever owns it (an
+ * sa_hasher or sa_verifier) must either live as long as the process or be
+ * destroyed from a memory-context reset callback or a ResourceOwner,
+ * because destructors do not run across a PostgreSQL error.
  */
 #pragma once
 
@@ -41,6 +41,9 @@ public:
 
 	/* out = SHA-256(data[0..len)); throws CoreError(SA_ERR_CRYPTO). */
 	void		digest(const uint8_t *data, size_t len, uint8_t out[SA_DIGEST_LEN]);
+
+	/* Empties this thread's OpenSSL error queue (about 100 ns). */
+	static void clear_error_queue() noexcept;
 
 private:
 	[[noreturn]] void fail();

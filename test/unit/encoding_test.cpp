@@ -12,6 +12,7 @@
 #include "core/cpp_only.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/err.h>
 
 #include <random>
 #include <set>
@@ -484,6 +485,20 @@ TEST(Errors, BadArgumentsAreReportedNotCrashed)
 	EXPECT_EQ(to_hex(out, SA_DIGEST_LEN), kVector1Hash);
 
 	sa_hasher_destroy(nullptr);	/* allowed, like free(NULL) */
+}
+
+/* A stale error left by other code in the backend does not survive a hash. */
+TEST(Errors, HashingClearsTheOpenSslErrorQueue)
+{
+	Hasher		h;
+	TestEntry	t = vector1();
+	sa_entry	e = t.view();
+	uint8_t		out[SA_DIGEST_LEN];
+
+	ERR_raise(ERR_LIB_EVP, ERR_R_PASSED_NULL_PARAMETER);
+	ASSERT_NE(ERR_peek_error(), 0u);
+	ASSERT_EQ(sa_entry_hash(h.get(), &e, out), SA_OK);
+	EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
 TEST(Errors, StrerrorCoversEveryCode)
