@@ -196,13 +196,6 @@ run_verifier(MemoryContext cxt)
 			e.client_addr = cstring_bytes(last_addr_text);
 		}
 		e.backend_pid = n[17] ? 0 : DatumGetInt32(v[17]);
-		if (!n[18])
-		{
-			bytea	   *prev = DatumGetByteaPP(v[18]);
-
-			memcpy(e.prev_hash, VARDATA_ANY(prev),
-				   Min((size_t) VARSIZE_ANY_EXHDR(prev), (size_t) SA_DIGEST_LEN));
-		}
 		e.format = n[20] ? 0 : (uint16_t) DatumGetInt16(v[20]);
 
 		const uint8_t *hash = nullptr;
@@ -215,6 +208,17 @@ run_verifier(MemoryContext cxt)
 			hash = (const uint8_t *) VARDATA_ANY(h);
 			hashlen = VARSIZE_ANY_EXHDR(h);
 		}
+
+		/*
+		 * A link that is not exactly 32 bytes cannot be hashed as written:
+		 * report the entry as malformed rather than pad or cut it.
+		 */
+		bytea	   *prev = n[18] ? nullptr : DatumGetByteaPP(v[18]);
+
+		if (prev != nullptr && VARSIZE_ANY_EXHDR(prev) == SA_DIGEST_LEN)
+			memcpy(e.prev_hash, VARDATA_ANY(prev), SA_DIGEST_LEN);
+		else
+			hashlen = 0;
 		check_core(sa_verifier_feed(run->verifier, &e, hash, hashlen));
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(rowcxt);
