@@ -10,7 +10,7 @@
 # Settings read from the environment:
 #   SA_PG_BIN     PostgreSQL's bin directory (default /usr/lib/postgresql/15/bin)
 #   SA_OS_USER    OS user that runs the cluster when started as root
-#                 (default sensitive_audit; created if missing)
+#                 (default sa_cluster; created if missing)
 #   SA_PORT       port of the throwaway cluster (default: a free high port)
 #   SKIP_DEPS=1   do not check or install Debian packages
 # A file test/cluster.conf, if present, is appended to the throwaway
@@ -22,7 +22,10 @@ SA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SA_PG_BIN=${SA_PG_BIN:-/usr/lib/postgresql/15/bin}
 export PATH="$SA_PG_BIN:$PATH"
 export PG_CONFIG="$SA_PG_BIN/pg_config"
-SA_OS_USER_DEFAULT=sensitive_audit
+# Not "sensitive_audit": TAP clusters name their superuser after the OS user,
+# and a role named like the extension's schema would create its tables there
+# through search_path's "$user".
+SA_OS_USER_DEFAULT=sa_cluster
 
 # ---------------------------------------------------------------------------
 # Output

@@ -391,7 +391,8 @@ $node->safe_psql('postgres', q{SET ROLE alice; INSERT INTO owned VALUES (1, 'by 
 is($node->safe_psql('postgres',
 		q{SELECT session_role || '/' || effective_role || '/' || operation || '/' || new_value
 			FROM sensitive_audit.log WHERE table_name = 'owned' AND operation = 'INSERT'}),
-	'postgres/alice/INSERT/by alice', 'the owner\'s insert is captured, with session and effective role');
+	$node->safe_psql('postgres', 'SELECT session_user') . '/alice/INSERT/by alice',
+	'the owner\'s insert is captured, with session and effective role');
 $total = $node->safe_psql('postgres', 'SELECT count(*) FROM sensitive_audit.log');
 is($node->safe_psql('postgres', q{SELECT count(*) FILTER (WHERE NOT ok) FROM sensitive_audit.verify()}),
 	'0', 'log verifies after the owner\'s attempts');
