@@ -71,6 +71,385 @@ check_core(int rc)
 				 errmsg("audit log verification failed: %s", sa_strerror(rc))));
 }
 
+/*
+ * Turns log rows into sa_entry views.  Row keys and client addresses are
+ * printed through PostgreSQL (jsonb_out, inet_out); consecutive rows often
+ * share them, so the last text of each is kept in buffers of our own.
+ */
+struct RowDecoder
+{
+	MemoryContext cxt;			/* lives as long as the run */
+	MemoryContext rowcxt;		/* reset after every row */
+	bytea	   *last_addr;
+	char	   *last_addr_text;
+	Jsonb	   *last_key;
+	size_t		last_key_cap;
+	char	   *last_key_text;
+	size_t		last_key_text_cap;
+};
+
+/* Fill *e, *hash and *hashlen from the slot's row; allocates in rowcxt. */
+void
+decode_row(RowDecoder *d, TupleTableSlot *slot, sa_entry *e, const uint8_t **hash, size_t *hashlen)
+{
+	bool	   *n;
+	Datum	   *v;
+
+	slot_getallattrs(slot);
+	v = slot->tts_values;
+	n = slot->tts_isnull;
+	memset(e, 0, sizeof(*e));
+	e->chain = n[0] ? 0 : (uint32_t) DatumGetInt32(v[0]);
+	e->seq = n[1] ? 0 : (uint64_t) DatumGetInt64(v[1]);
+	e->txid = n[2] ? 0 : U64FromFullTransactionId(DatumGetFullTransactionId(v[2]));
+	e->event_time = n[3] ? 0 : DatumGetTimestampTz(v[3])
+		+ (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+	e->operation = datum_bytes(v[4], n[4]);
+	e->table_schema = datum_bytes(v[5], n[5]);
+	e->table_name = datum_bytes(v[6], n[6]);
+	e->column_name = datum_bytes(v[7], n[7]);
+	if (n[8])
+		e->row_key = cstring_bytes(nullptr);
+	else
+	{
+		Jsonb	   *jb = DatumGetJsonbP(v[8]);
+
+		if (d->last_key == nullptr || VARSIZE(jb) != VARSIZE(d->last_key)
+			|| memcmp(jb, d->last_key, VARSIZE(jb)) != 0)
+		{
+			char	   *text = JsonbToCString(nullptr, &jb->root, VARSIZE(jb));
+			size_t		len = strlen(text);
+
+			if (VARSIZE(jb) > d->last_key_cap)
+			{
+				d->last_key_cap = Max(VARSIZE(jb), 2 * d->last_key_cap);
+				d->last_key = (Jsonb *) (d->last_key ? repalloc(d->last_key, d->last_key_cap)
+										 : MemoryContextAlloc(d->cxt, d->last_key_cap));
+			}
+			memcpy(d->last_key, jb, VARSIZE(jb));
+			if (len + 1 > d->last_key_text_cap)
+			{
+				d->last_key_text_cap = Max(len + 1, 2 * d->last_key_text_cap);
+				d->last_key_text = (char *) (d->last_key_text ? repalloc(d->last_key_text, d->last_key_text_cap)
+											 : MemoryContextAlloc(d->cxt, d->last_key_text_cap));
+			}
+			memcpy(d->last_key_text, text, len + 1);
+		}
+		e->row_key = cstring_bytes(d->last_key_text);
+	}
+	e->row_key_source = datum_bytes(v[9], n[9]);
+	e->old_value = datum_bytes(v[10], n[10]);
+	e->new_value = datum_bytes(v[11], n[11]);
+	e->value_type = datum_bytes(v[12], n[12]);
+	e->session_role = datum_bytes(v[13], n[13]);
+	e->effective_role = datum_bytes(v[14], n[14]);
+	e->application_name = datum_bytes(v[15], n[15]);
+	if (n[16])
+		e->client_addr = cstring_bytes(nullptr);
+	else
+	{
+		bytea	   *addr = DatumGetByteaPP(v[16]);
+
+		if (d->last_addr == nullptr || VARSIZE_ANY(addr) != VARSIZE_ANY(d->last_addr)
+			|| memcmp(addr, d->last_addr, VARSIZE_ANY(addr)) != 0)
+		{
+			MemoryContext keep = MemoryContextSwitchTo(d->cxt);
+
+			d->last_addr = (bytea *) palloc(VARSIZE_ANY(addr));
+			memcpy(d->last_addr, addr, VARSIZE_ANY(addr));
+			d->last_addr_text = DatumGetCString(DirectFunctionCall1(inet_out, v[16]));
+			MemoryContextSwitchTo(keep);
+		}
+		e->client_addr = cstring_bytes(d->last_addr_text);
+	}
+	e->backend_pid = n[17] ? 0 : DatumGetInt32(v[17]);
+	e->format = n[20] ? 0 : (uint16_t) DatumGetInt16(v[20]);
+
+	*hash = nullptr;
+	*hashlen = 0;
+	if (!n[19])
+	{
+		bytea	   *h = DatumGetByteaPP(v[19]);
+
+		*hash = (const uint8_t *) VARDATA_ANY(h);
+		*hashlen = VARSIZE_ANY_EXHDR(h);
+	}
+
+	/*
+	 * A link that is not exactly 32 bytes cannot be hashed as written:
+	 * report the entry as malformed rather than pad or cut it.
+	 */
+	bytea	   *prev = n[18] ? nullptr : DatumGetByteaPP(v[18]);
+
+	if (prev != nullptr && VARSIZE_ANY_EXHDR(prev) == SA_DIGEST_LEN)
+		memcpy(e->prev_hash, VARDATA_ANY(prev), SA_DIGEST_LEN);
+	else
+		*hashlen = 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The fast path: one physical pass over the log.
+ *
+ * Within a chain, entries are appended in seq order, so a physical scan
+ * meets each chain's entries nearly in order; only entries written by
+ * different backends into different pages can come early.  An entry that
+ * comes before its turn waits in a stash (a copy of its bytes) until its
+ * predecessor has been fed.  If the stash outgrows its budget (a log
+ * reorganised out of order, or a chain missing an early entry with many
+ * after it), the pass gives up and the caller verifies in index order.
+ */
+struct StashKey
+{
+	uint32		chain;
+	uint64		seq;
+};
+
+struct StashEntry
+{
+	StashKey	key;			/* hash key; must be first */
+	sa_entry	entry;
+	uint8_t    *hash;
+	size_t		hashlen;
+	Size		bytes;
+	StashEntry *next_dup;		/* another row with the same chain and seq */
+};
+
+struct ChainNext
+{
+	uint32		chain;			/* hash key */
+	uint64		next_seq;
+};
+
+void
+copy_bytes(sa_bytes *b, char **p)
+{
+	if (!b->is_null && b->len > 0)
+	{
+		memcpy(*p, b->data, b->len);
+		b->data = *p;
+		*p += b->len;
+	}
+}
+
+Size
+entry_bytes(const sa_entry *e)
+{
+	return e->operation.len + e->table_schema.len + e->table_name.len + e->column_name.len
+		+ e->row_key.len + e->row_key_source.len + e->old_value.len + e->new_value.len
+		+ e->value_type.len + e->session_role.len + e->effective_role.len
+		+ e->application_name.len + e->client_addr.len;
+}
+
+/* Copy an entry and its hash into one allocation in cxt. */
+void
+stash_copy(StashEntry *s, const sa_entry *e, const uint8_t *hash, size_t hashlen, MemoryContext cxt)
+{
+	Size		bytes = entry_bytes(e) + hashlen;
+	char	   *p = (char *) MemoryContextAllocHuge(cxt, Max(bytes, 1));
+
+	s->entry = *e;
+	s->bytes = bytes + sizeof(StashEntry);
+	s->hash = hash ? (uint8_t *) p : nullptr;
+	s->hashlen = hashlen;
+	if (hash)
+	{
+		memcpy(p, hash, hashlen);
+		p += hashlen;
+	}
+	copy_bytes(&s->entry.operation, &p);
+	copy_bytes(&s->entry.table_schema, &p);
+	copy_bytes(&s->entry.table_name, &p);
+	copy_bytes(&s->entry.column_name, &p);
+	copy_bytes(&s->entry.row_key, &p);
+	copy_bytes(&s->entry.row_key_source, &p);
+	copy_bytes(&s->entry.old_value, &p);
+	copy_bytes(&s->entry.new_value, &p);
+	copy_bytes(&s->entry.value_type, &p);
+	copy_bytes(&s->entry.session_role, &p);
+	copy_bytes(&s->entry.effective_role, &p);
+	copy_bytes(&s->entry.application_name, &p);
+	copy_bytes(&s->entry.client_addr, &p);
+}
+
+int
+stash_order(const void *a, const void *b)
+{
+	const StashEntry *x = *(StashEntry *const *) a;
+	const StashEntry *y = *(StashEntry *const *) b;
+
+	if (x->key.chain != y->key.chain)
+		return x->key.chain < y->key.chain ? -1 : 1;
+	if (x->key.seq != y->key.seq)
+		return x->key.seq < y->key.seq ? -1 : 1;
+	return 0;
+}
+
+bool
+physical_pass(Relation log, Snapshot snapshot, sa_verifier *v, RowDecoder *d)
+{
+	HASHCTL		ctl;
+	MemoryContext stashcxt = AllocSetContextCreate(d->cxt, "sensitive_audit verify stash",
+												   ALLOCSET_DEFAULT_SIZES);
+	/* the stash may use up to maintenance_work_mem */
+	Size		budget = (Size) maintenance_work_mem * 1024;
+	Size		stashed = 0;
+	long		nstashed = 0;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(uint32);
+	ctl.entrysize = sizeof(ChainNext);
+	ctl.hcxt = d->cxt;
+	HTAB	   *nexts = hash_create("sensitive_audit verify chains", 64, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(StashKey);
+	ctl.entrysize = sizeof(StashEntry);
+	ctl.hcxt = stashcxt;
+	HTAB	   *stash = hash_create("sensitive_audit verify stash", 1024, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	TupleTableSlot *slot = table_slot_create(log, nullptr);
+
+	/* no synchronized scan: it would start in the middle of the log */
+	TableScanDesc scan = table_beginscan_strat(log, snapshot, 0, nullptr, true, false);
+	bool		complete = true;
+
+	check_core(sa_verifier_allow_interleaved(v));
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		MemoryContext old = MemoryContextSwitchTo(d->rowcxt);
+		sa_entry	e;
+		const uint8_t *hash;
+		size_t		hashlen;
+		bool		found;
+
+		CHECK_FOR_INTERRUPTS();
+		decode_row(d, slot, &e, &hash, &hashlen);
+
+		ChainNext  *cn = (ChainNext *) hash_search(nexts, &e.chain, HASH_ENTER, &found);
+
+		if (!found)
+			cn->next_seq = 1;
+		if (e.seq > cn->next_seq)
+		{
+			/* early: keep it until its predecessor has been fed */
+			StashKey	key = {e.chain, e.seq};
+			StashEntry *s = (StashEntry *) hash_search(stash, &key, HASH_ENTER, &found);
+			StashEntry *target = s;
+
+			if (found)
+			{
+				target = (StashEntry *) MemoryContextAlloc(stashcxt, sizeof(StashEntry));
+				target->key = key;
+				target->next_dup = s->next_dup;
+				s->next_dup = target;
+			}
+			else
+				s->next_dup = nullptr;
+			stash_copy(target, &e, hash, hashlen, stashcxt);
+			stashed += target->bytes;
+			nstashed++;
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(d->rowcxt);
+			if (stashed > budget)
+			{
+				complete = false;
+				break;
+			}
+			continue;
+		}
+
+		/* its turn (or a repeat of a seq already fed: the verifier says so) */
+		check_core(sa_verifier_feed(v, &e, hash, hashlen));
+		if (e.seq == cn->next_seq)
+			cn->next_seq++;
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(d->rowcxt);
+
+		/* feed what was waiting for it */
+		while (nstashed > 0)
+		{
+			StashKey	key = {cn->chain, cn->next_seq};
+			StashEntry *s = (StashEntry *) hash_search(stash, &key, HASH_FIND, nullptr);
+
+			if (s == nullptr)
+				break;
+			for (StashEntry *x = s; x != nullptr; x = x->next_dup)
+			{
+				check_core(sa_verifier_feed(v, &x->entry, x->hash, x->hashlen));
+				stashed -= x->bytes;
+				nstashed--;
+			}
+			hash_search(stash, &key, HASH_REMOVE, nullptr);
+			cn->next_seq++;
+		}
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+
+	if (complete && nstashed > 0)
+	{
+		/*
+		 * What still waits follows a missing entry: feed it in order, and
+		 * the verifier reports the gap where the chain breaks off.
+		 */
+		StashEntry **all = (StashEntry **) MemoryContextAllocHuge(stashcxt, sizeof(StashEntry *) * nstashed);
+		long		n = 0;
+		HASH_SEQ_STATUS status;
+		StashEntry *s;
+
+		hash_seq_init(&status, stash);
+		while ((s = (StashEntry *) hash_seq_search(&status)) != nullptr)
+			for (StashEntry *x = s; x != nullptr; x = x->next_dup)
+				all[n++] = x;
+		qsort(all, n, sizeof(StashEntry *), stash_order);
+		for (long i = 0; i < n; i++)
+			check_core(sa_verifier_feed(v, &all[i]->entry, all[i]->hash, all[i]->hashlen));
+	}
+	MemoryContextDelete(stashcxt);
+	return complete;
+}
+
+/* The fallback: the whole log in (chain, seq) order through its primary key. */
+void
+index_pass(Relation log, Relation pkey, Snapshot snapshot, sa_verifier *v, RowDecoder *d)
+{
+	TupleTableSlot *slot = table_slot_create(log, nullptr);
+	IndexScanDesc scan = index_beginscan(log, pkey, snapshot, 0, 0);
+
+	index_rescan(scan, nullptr, 0, nullptr, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		MemoryContext old = MemoryContextSwitchTo(d->rowcxt);
+		sa_entry	e;
+		const uint8_t *hash;
+		size_t		hashlen;
+
+		CHECK_FOR_INTERRUPTS();
+		decode_row(d, slot, &e, &hash, &hashlen);
+		check_core(sa_verifier_feed(v, &e, hash, hashlen));
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(d->rowcxt);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+sa_verifier *
+new_verifier(VerifyRun *run)
+{
+	if (run->verifier != nullptr)
+	{
+		sa_verifier_destroy(run->verifier);
+		run->verifier = nullptr;
+	}
+	run->verifier = sa_verifier_create();
+	if (run->verifier == nullptr)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create verifier")));
+	return run->verifier;
+}
+
 /* Stream the whole log through a new verifier; returns it finished. */
 sa_verifier *
 run_verifier(MemoryContext cxt)
@@ -93,141 +472,28 @@ run_verifier(MemoryContext cxt)
 	VerifyRun  *run = (VerifyRun *) MemoryContextAllocZero(cxt, sizeof(VerifyRun));
 	MemoryContextCallback *cb = (MemoryContextCallback *) MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
 
-	run->verifier = sa_verifier_create();
-	if (run->verifier == nullptr)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create verifier")));
 	cb->func = free_verifier;
 	cb->arg = run;
 	MemoryContextRegisterResetCallback(cxt, cb);
 
+	RowDecoder *d = (RowDecoder *) MemoryContextAllocZero(cxt, sizeof(RowDecoder));
+
+	d->cxt = cxt;
+	d->rowcxt = AllocSetContextCreate(cxt, "sensitive_audit verify row", ALLOCSET_DEFAULT_SIZES);
+
 	Relation	log = table_open(logid, AccessShareLock);
 	Relation	pkey = index_open(pkeyid, AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(log, nullptr);
 	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	IndexScanDesc scan = index_beginscan(log, pkey, snapshot, 0, 0);
-	MemoryContext rowcxt = AllocSetContextCreate(cxt, "sensitive_audit verify row", ALLOCSET_DEFAULT_SIZES);
-	bytea	   *last_addr = nullptr;
-	char	   *last_addr_text = nullptr;
-	Jsonb	   *last_key = nullptr;
-	size_t		last_key_cap = 0;
-	char	   *last_key_text = nullptr;
-	size_t		last_key_text_cap = 0;
 
-	index_rescan(scan, nullptr, 0, nullptr, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	if (!physical_pass(log, snapshot, new_verifier(run), d))
 	{
-		MemoryContext old = MemoryContextSwitchTo(rowcxt);
-		sa_entry	e;
-		bool	   *n;
-		Datum	   *v;
-
-		CHECK_FOR_INTERRUPTS();
-		slot_getallattrs(slot);
-		v = slot->tts_values;
-		n = slot->tts_isnull;
-		memset(&e, 0, sizeof(e));
-		e.chain = n[0] ? 0 : (uint32_t) DatumGetInt32(v[0]);
-		e.seq = n[1] ? 0 : (uint64_t) DatumGetInt64(v[1]);
-		e.txid = n[2] ? 0 : U64FromFullTransactionId(DatumGetFullTransactionId(v[2]));
-		e.event_time = n[3] ? 0 : DatumGetTimestampTz(v[3])
-			+ (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-		e.operation = datum_bytes(v[4], n[4]);
-		e.table_schema = datum_bytes(v[5], n[5]);
-		e.table_name = datum_bytes(v[6], n[6]);
-		e.column_name = datum_bytes(v[7], n[7]);
-		if (n[8])
-			e.row_key = cstring_bytes(nullptr);
-		else
-		{
-			/*
-			 * Consecutive entries of one row share the key: print it once.
-			 * The printing allocates in the per-row context; the text is
-			 * kept in a buffer of our own that only ever grows.
-			 */
-			Jsonb	   *jb = DatumGetJsonbP(v[8]);
-
-			if (last_key == nullptr || VARSIZE(jb) != VARSIZE(last_key)
-				|| memcmp(jb, last_key, VARSIZE(jb)) != 0)
-			{
-				char	   *text = JsonbToCString(nullptr, &jb->root, VARSIZE(jb));
-				size_t		len = strlen(text);
-
-				if (VARSIZE(jb) > last_key_cap)
-				{
-					last_key_cap = Max(VARSIZE(jb), 2 * last_key_cap);
-					last_key = (Jsonb *) (last_key ? repalloc(last_key, last_key_cap)
-										  : MemoryContextAlloc(cxt, last_key_cap));
-				}
-				memcpy(last_key, jb, VARSIZE(jb));
-				if (len + 1 > last_key_text_cap)
-				{
-					last_key_text_cap = Max(len + 1, 2 * last_key_text_cap);
-					last_key_text = (char *) (last_key_text ? repalloc(last_key_text, last_key_text_cap)
-											  : MemoryContextAlloc(cxt, last_key_text_cap));
-				}
-				memcpy(last_key_text, text, len + 1);
-			}
-			e.row_key = cstring_bytes(last_key_text);
-		}
-		e.row_key_source = datum_bytes(v[9], n[9]);
-		e.old_value = datum_bytes(v[10], n[10]);
-		e.new_value = datum_bytes(v[11], n[11]);
-		e.value_type = datum_bytes(v[12], n[12]);
-		e.session_role = datum_bytes(v[13], n[13]);
-		e.effective_role = datum_bytes(v[14], n[14]);
-		e.application_name = datum_bytes(v[15], n[15]);
-		if (n[16])
-			e.client_addr = cstring_bytes(nullptr);
-		else
-		{
-			/* few distinct client addresses: print each run once */
-			bytea	   *addr = DatumGetByteaPP(v[16]);
-
-			if (last_addr == nullptr || VARSIZE_ANY(addr) != VARSIZE_ANY(last_addr)
-				|| memcmp(addr, last_addr, VARSIZE_ANY(addr)) != 0)
-			{
-				MemoryContext keep = MemoryContextSwitchTo(cxt);
-
-				last_addr = (bytea *) palloc(VARSIZE_ANY(addr));
-				memcpy(last_addr, addr, VARSIZE_ANY(addr));
-				last_addr_text = DatumGetCString(DirectFunctionCall1(inet_out, v[16]));
-				MemoryContextSwitchTo(keep);
-			}
-			e.client_addr = cstring_bytes(last_addr_text);
-		}
-		e.backend_pid = n[17] ? 0 : DatumGetInt32(v[17]);
-		e.format = n[20] ? 0 : (uint16_t) DatumGetInt16(v[20]);
-
-		const uint8_t *hash = nullptr;
-		size_t		hashlen = 0;
-
-		if (!n[19])
-		{
-			bytea	   *h = DatumGetByteaPP(v[19]);
-
-			hash = (const uint8_t *) VARDATA_ANY(h);
-			hashlen = VARSIZE_ANY_EXHDR(h);
-		}
-
-		/*
-		 * A link that is not exactly 32 bytes cannot be hashed as written:
-		 * report the entry as malformed rather than pad or cut it.
-		 */
-		bytea	   *prev = n[18] ? nullptr : DatumGetByteaPP(v[18]);
-
-		if (prev != nullptr && VARSIZE_ANY_EXHDR(prev) == SA_DIGEST_LEN)
-			memcpy(e.prev_hash, VARDATA_ANY(prev), SA_DIGEST_LEN);
-		else
-			hashlen = 0;
-		check_core(sa_verifier_feed(run->verifier, &e, hash, hashlen));
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(rowcxt);
+		ereport(DEBUG1,
+				(errmsg("audit log entries are out of order beyond maintenance_work_mem; verifying in index order")));
+		index_pass(log, pkey, snapshot, new_verifier(run), d);
 	}
 	check_core(sa_verifier_finish(run->verifier));
 
-	index_endscan(scan);
 	UnregisterSnapshot(snapshot);
-	ExecDropSingleTupleTableSlot(slot);
 	index_close(pkey, AccessShareLock);
 	table_close(log, AccessShareLock);
 	return run->verifier;

@@ -154,6 +154,15 @@ sa_verifier_destroy(sa_verifier *v)
 }
 
 int
+sa_verifier_allow_interleaved(sa_verifier *v)
+{
+	if (v == nullptr)
+		return SA_ERR_INTERNAL;
+	v->verifier.allow_interleaved();
+	return SA_OK;
+}
+
+int
 sa_verifier_feed(sa_verifier *v, const sa_entry *e,
 				 const uint8_t *stored_hash, size_t stored_hash_len)
 {

@@ -107,6 +107,13 @@ typedef struct sa_chain_result
 
 sa_verifier *sa_verifier_create(void);
 void		sa_verifier_destroy(sa_verifier *v);
+
+/*
+ * Accept the chains' entries interleaved: each chain's entries must still
+ * arrive in seq order, but entries of different chains may come in any
+ * order (as a physical scan of the log yields them).  Call before feeding.
+ */
+int			sa_verifier_allow_interleaved(sa_verifier *v);
 int			sa_verifier_feed(sa_verifier *v, const sa_entry *e,
 							 const uint8_t *stored_hash, size_t stored_hash_len);
 /* Call once after the last entry; then read results. */

@@ -116,7 +116,7 @@ ChainVerifier::feed(const sa_entry &e, const uint8_t *stored_hash,
 	 * would be judged from a partial run of entries, so it is reported
 	 * rather than silently merged.
 	 */
-	const bool	behind = !chains_.empty() && e.chain < chains_.back().chain;
+	const bool	behind = !interleaved_ && !chains_.empty() && e.chain < chains_.back().chain;
 	const uint32_t highest = behind ? chains_.back().chain : e.chain;
 	ChainState &st = state_for(e.chain);
 

@@ -46,6 +46,8 @@ public:
 	void		feed(const sa_entry &e, const uint8_t *stored_hash,
 					 size_t stored_hash_len);
 	void		finish() { finished_ = true; }
+	/* Entries of different chains may come interleaved (see sa_core.h). */
+	void		allow_interleaved() { interleaved_ = true; }
 
 	size_t		nchains() const { return chains_.size(); }
 	/* Chains are kept in ascending chain order; i < nchains(). */
@@ -76,6 +78,7 @@ private:
 	std::vector<ChainState> chains_;	/* ascending by chain; the last is
 										 * the highest chain seen */
 	bool		finished_ = false;
+	bool		interleaved_ = false;
 
 	/*
 	 * Problem texts handed out through sa_chain_result.  A deque never moves

@@ -101,7 +101,7 @@ rehash(StoredEntry &s)
 }
 
 std::vector<Result>
-verify(const Log &log)
+verify(const Log &log, bool interleaved = false)
 {
 	sa_verifier *v = sa_verifier_create();
 	std::vector<Result> out;
@@ -111,6 +111,8 @@ verify(const Log &log)
 		ADD_FAILURE() << "sa_verifier_create failed";
 		return out;
 	}
+	if (interleaved)
+		EXPECT_EQ(sa_verifier_allow_interleaved(v), SA_OK);
 	for (const auto &s : log)
 	{
 		sa_entry	e = s.entry.view();
@@ -513,6 +515,36 @@ TEST(Verifier, InterleavedChainsAreReordered)
 			   "reordered: entry seq 2 of chain 1 arrived after entries of chain 2 "
 			   "(input must be ordered by chain, seq)");
 	expect_ok(r[1], 2, 3);
+}
+
+/* Allowed to interleave, chains are judged each on its own entries. */
+TEST(Verifier, InterleavedChainsWhenAllowed)
+{
+	Log			c1 = make_chain(1, 3);
+	Log			c2 = make_chain(2, 4);
+	Log			log;
+
+	log.push_back(c2[0]);
+	for (size_t i = 0; i < 3; i++)
+	{
+		log.push_back(c1[i]);
+		log.push_back(c2[i + 1]);
+	}
+
+	std::vector<Result> r = verify(log, true);
+
+	ASSERT_EQ(r.size(), 2u);
+	expect_ok(r[0], 1, 3);
+	expect_ok(r[1], 2, 4);
+
+	/* and a damaged entry is still found in its own chain */
+	log[2].entry.text[kNewValue] = "tampered";	/* chain 2, seq 2 */
+	r = verify(log, true);
+	ASSERT_EQ(r.size(), 2u);
+	expect_ok(r[0], 1, 3);
+	EXPECT_FALSE(r[1].ok);
+	EXPECT_EQ(r[1].first_bad_seq, 2u);
+	EXPECT_EQ(r[1].problem.rfind("content changed", 0), 0u) << r[1].problem;
 }
 
 /* Problem strings stay valid until destroy, however many chains fail. */
