@@ -60,7 +60,7 @@ lock_some_chain(void)
 }
 
 Oid
-log_relid(const char *name)
+lookup_log_relid(const char *name)
 {
 	Oid			nsp = get_namespace_oid(SA_SCHEMA, true);
 	Oid			relid = OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
@@ -72,6 +72,45 @@ log_relid(const char *name)
 				 errdetail("Changes to tagged columns cannot be recorded, so the transaction is aborted."),
 				 errhint("Is the extension sensitive_audit installed in this database?")));
 	return relid;
+}
+
+/*
+ * The log's and its primary key's OIDs, looked up once per backend and
+ * forgotten when either relation is invalidated (dropped, or the extension
+ * reinstalled).
+ */
+Oid			cached_log_relid = InvalidOid;
+Oid			cached_pkey_relid = InvalidOid;
+bool		log_cache_callback_registered = false;
+
+void
+invalidate_log_relids(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == cached_log_relid || relid == cached_pkey_relid)
+	{
+		cached_log_relid = InvalidOid;
+		cached_pkey_relid = InvalidOid;
+	}
+}
+
+void
+log_relids(Oid *logid, Oid *pkeyid)
+{
+	if (!log_cache_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(invalidate_log_relids, (Datum) 0);
+		log_cache_callback_registered = true;
+	}
+	if (!OidIsValid(cached_log_relid) || !OidIsValid(cached_pkey_relid))
+	{
+		Oid			l = lookup_log_relid(SA_LOG);
+		Oid			p = lookup_log_relid(SA_LOG_PKEY);
+
+		cached_log_relid = l;
+		cached_pkey_relid = p;
+	}
+	*logid = cached_log_relid;
+	*pkeyid = cached_pkey_relid;
 }
 
 /*
@@ -227,6 +266,16 @@ link_one(const PendingEntry *e, void *arg)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not hash audit log entry: %s", sa_strerror(rc))));
 
+	/* slots are made as the first batch needs them: most commits link one entry */
+	if (st->slots[st->nslots] == nullptr)
+	{
+		MemoryContext keep = MemoryContextSwitchTo(st->estate->es_query_cxt);
+
+		st->slots[st->nslots] = ExecInitExtraTupleSlot(st->estate, RelationGetDescr(st->log),
+													   &TTSOpsVirtual);
+		MemoryContextSwitchTo(keep);
+	}
+
 	TupleTableSlot *slot = st->slots[st->nslots];
 	Datum	   *v = slot->tts_values;
 	bool	   *n = slot->tts_isnull;
@@ -317,8 +366,10 @@ sa_link_pending(void)
 	if (!sa_pending_any())
 		return;
 
-	Oid			logid = log_relid(SA_LOG);
-	Oid			pkeyid = log_relid(SA_LOG_PKEY);
+	Oid			logid;
+	Oid			pkeyid;
+
+	log_relids(&logid, &pkeyid);
 	LinkState	st;
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "sensitive_audit link",
 											  ALLOCSET_DEFAULT_SIZES);
@@ -332,6 +383,9 @@ sa_link_pending(void)
 	st.chain = lock_some_chain();
 	st.fxid = GetTopFullTransactionId();
 	st.log = table_open(logid, RowExclusiveLock);
+	if (strcmp(RelationGetRelationName(st.log), SA_LOG) != 0)
+		elog(ERROR, "cached OID %u of %s.%s names relation \"%s\"",
+			 logid, SA_SCHEMA, SA_LOG, RelationGetRelationName(st.log));
 
 	Relation	pkey = index_open(pkeyid, RowExclusiveLock);
 
@@ -348,9 +402,7 @@ sa_link_pending(void)
 	st.rri->ri_TrigDesc = nullptr;	/* the guards are for SQL, not for us */
 	ExecOpenIndices(st.rri, false);
 	st.maxslots = 64;
-	st.slots = (TupleTableSlot **) palloc(sizeof(TupleTableSlot *) * st.maxslots);
-	for (int i = 0; i < st.maxslots; i++)
-		st.slots[i] = ExecInitExtraTupleSlot(st.estate, RelationGetDescr(st.log), &TTSOpsVirtual);
+	st.slots = (TupleTableSlot **) palloc0(sizeof(TupleTableSlot *) * st.maxslots);
 	st.rowcxt = AllocSetContextCreate(cxt, "sensitive_audit link batch", ALLOCSET_DEFAULT_SIZES);
 
 	sa_pending_foreach(link_one, &st);
