@@ -198,8 +198,12 @@ get_relation_info(Relation rel, Trigger *trigger)
 	info = (RelationInfo *) hash_search(relation_infos, &relid, HASH_ENTER, &found);
 	if (found && info->valid)
 		return info;
+	/*
+	 * Entries queued in this transaction point at the old names and type
+	 * names: keep them until the transaction ends.
+	 */
 	if (found && info->cxt != nullptr)
-		MemoryContextDelete(info->cxt);
+		MemoryContextSetParent(info->cxt, TopTransactionContext);
 	info->valid = false;
 	info->cxt = AllocSetContextCreate(CacheMemoryContext, "sensitive_audit relation",
 									  ALLOCSET_SMALL_SIZES);
@@ -360,53 +364,24 @@ queue_entry(RelationInfo *info, ColumnInfo *col, const char *operation,
 	sa_pending_fill_who(e);
 }
 
-/*
- * The strings an entry points at must outlive the relation cache entry (a
- * relcache flush may come before commit), so names are copied once per row.
- */
-static RelationInfo
-stable_copy(RelationInfo *info)
-{
-	RelationInfo copy = *info;
-
-	copy.schema = (char *) sa_pending_strdup(info->schema, (int) strlen(info->schema));
-	copy.relname = (char *) sa_pending_strdup(info->relname, (int) strlen(info->relname));
-	return copy;
-}
-
-static const char *
-stable_name(ColumnInfo *col)
-{
-	return sa_pending_strdup(col->name, col->namelen);
-}
-
-static const char *
-stable_type(ColumnInfo *col)
-{
-	return sa_pending_strdup(col->type_name, (int) strlen(col->type_name));
-}
-
 /* Queue one entry per tagged column of a row that was inserted or deleted. */
 static void
-capture_whole_row(RelationInfo *rinfo, HeapTuple tuple, TupleDesc desc, const char *operation,
+capture_whole_row(RelationInfo *info, HeapTuple tuple, TupleDesc desc, const char *operation,
 				  bool is_new)
 {
-	RelationInfo info = stable_copy(rinfo);
 	int			keylen;
-	const char *key = row_key_text(&info, tuple, desc, &keylen);
+	const char *key = row_key_text(info, tuple, desc, &keylen);
 
-	for (int i = 0; i < info.ncols; i++)
+	for (int i = 0; i < info->ncols; i++)
 	{
-		ColumnInfo	col = info.cols[i];
+		ColumnInfo *col = &info->cols[i];
 		int			len;
-		const char *text = column_text(&col, tuple, desc, &len);
+		const char *text = column_text(col, tuple, desc, &len);
 
-		col.name = (char *) stable_name(&col);
-		col.type_name = (char *) stable_type(&col);
 		if (is_new)
-			queue_entry(&info, &col, operation, key, keylen, nullptr, 0, text, len);
+			queue_entry(info, col, operation, key, keylen, nullptr, 0, text, len);
 		else
-			queue_entry(&info, &col, operation, key, keylen, text, len, nullptr, 0);
+			queue_entry(info, col, operation, key, keylen, text, len, nullptr, 0);
 	}
 }
 
@@ -441,7 +416,6 @@ sensitive_audit_capture(PG_FUNCTION_ARGS)
 	{
 		HeapTuple	oldtup = trigdata->tg_trigtuple;
 		HeapTuple	newtup = trigdata->tg_newtuple;
-		RelationInfo stable;
 		const char *key = nullptr;
 		int			keylen = 0;
 
@@ -461,19 +435,14 @@ sensitive_audit_capture(PG_FUNCTION_ARGS)
 				continue;
 
 			if (key == nullptr)
-			{
-				stable = stable_copy(info);
-				key = row_key_text(&stable, oldtup, desc, &keylen);
-			}
-			ColumnInfo	c = *col;
+				key = row_key_text(info, oldtup, desc, &keylen);
+
 			int			oldlen,
 						newlen;
-			const char *oldtext = column_text(&c, oldtup, desc, &oldlen);
-			const char *newtext = column_text(&c, newtup, desc, &newlen);
+			const char *oldtext = column_text(col, oldtup, desc, &oldlen);
+			const char *newtext = column_text(col, newtup, desc, &newlen);
 
-			c.name = (char *) stable_name(col);
-			c.type_name = (char *) stable_type(col);
-			queue_entry(&stable, &c, "UPDATE", key, keylen, oldtext, oldlen, newtext, newlen);
+			queue_entry(info, col, "UPDATE", key, keylen, oldtext, oldlen, newtext, newlen);
 		}
 	}
 	else
@@ -502,6 +471,7 @@ capture_truncated_rows(Relation rel, Trigger *trigger)
 
 		/* the relation info may be rebuilt meanwhile; look it up per row */
 		capture_whole_row(get_relation_info(rel, trigger), tuple, desc, "TRUNCATE", false);
+		(void) info;
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(rowcxt);
 	}
