@@ -396,13 +396,9 @@ sensitive_audit_capture(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("sensitive_audit.capture() must be called as a trigger")));
+		sa_called_wrongly("capture", "called as a trigger");
 	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("sensitive_audit.capture() must be fired AFTER, FOR EACH ROW")));
+		sa_called_wrongly("capture", "fired AFTER, FOR EACH ROW");
 
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -446,9 +442,7 @@ sensitive_audit_capture(PG_FUNCTION_ARGS)
 		}
 	}
 	else
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("sensitive_audit.capture() fired by an unexpected event")));
+		sa_called_wrongly("capture", "fired by INSERT, UPDATE or DELETE");
 
 	return PointerGetDatum(nullptr);
 }
@@ -510,9 +504,7 @@ sensitive_audit_capture_truncate(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event)
 		|| !TRIGGER_FIRED_BEFORE(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("sensitive_audit.capture_truncate() must be fired BEFORE TRUNCATE")));
+		sa_called_wrongly("capture_truncate", "fired BEFORE TRUNCATE");
 
 	Relation	rel = trigdata->tg_relation;
 

@@ -16,6 +16,14 @@ int			sa_chains = 32;
 bool		sa_restoring = false;
 bool		sa_allow_drop = false;
 
+void
+sa_called_wrongly(const char *function, const char *how)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg("sensitive_audit.%s() must be %s", function, how)));
+}
+
 /*
  * Entries are linked when the transaction commits or prepares; whatever is
  * pending when it ends any other way is dropped with its memory.

@@ -60,6 +60,9 @@ struct PendingEntry
 	int32		backend_pid;
 };
 
+/* Refuse a call from the wrong context ("must be called as a trigger"). */
+extern pg_attribute_noreturn() void sa_called_wrongly(const char *function, const char *how);
+
 /* pending.cpp */
 extern PendingEntry *sa_pending_new(void);
 extern const char *sa_pending_strdup(const char *s, int len);

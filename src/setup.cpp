@@ -509,9 +509,7 @@ extern "C" Datum
 sensitive_audit_sync_partitions(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("sensitive_audit.sync_partitions() must be called as an event trigger")));
+		sa_called_wrongly("sync_partitions", "called as an event trigger");
 
 	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
 	Node	   *tree = trigdata->parsetree;
@@ -571,9 +569,7 @@ sensitive_audit_log_guard(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("sensitive_audit.log_guard() must be called as a trigger")));
+		sa_called_wrongly("log_guard", "called as a trigger");
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && sa_restoring)
 		return PointerGetDatum(nullptr);
 
@@ -624,9 +620,7 @@ extern "C" Datum
 sensitive_audit_guard_drop_extension(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("sensitive_audit.guard_drop_extension() must be called as an event trigger")));
+		sa_called_wrongly("guard_drop_extension", "called as an event trigger");
 
 	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
 

@@ -88,6 +88,19 @@ struct RowDecoder
 	size_t		last_key_text_cap;
 };
 
+/* Copy len bytes into buf (of *cap bytes in cxt), growing it as needed. */
+void *
+keep_copy(MemoryContext cxt, void *buf, size_t *cap, const void *data, size_t len)
+{
+	if (len > *cap)
+	{
+		*cap = Max(len, 2 * *cap);
+		buf = buf ? repalloc(buf, *cap) : MemoryContextAlloc(cxt, *cap);
+	}
+	memcpy(buf, data, len);
+	return buf;
+}
+
 /* Fill *e, *hash and *hashlen from the slot's row; allocates in rowcxt. */
 void
 decode_row(RowDecoder *d, TupleTableSlot *slot, sa_entry *e, const uint8_t **hash, size_t *hashlen)
@@ -120,20 +133,9 @@ decode_row(RowDecoder *d, TupleTableSlot *slot, sa_entry *e, const uint8_t **has
 			char	   *text = JsonbToCString(nullptr, &jb->root, VARSIZE(jb));
 			size_t		len = strlen(text);
 
-			if (VARSIZE(jb) > d->last_key_cap)
-			{
-				d->last_key_cap = Max(VARSIZE(jb), 2 * d->last_key_cap);
-				d->last_key = (Jsonb *) (d->last_key ? repalloc(d->last_key, d->last_key_cap)
-										 : MemoryContextAlloc(d->cxt, d->last_key_cap));
-			}
-			memcpy(d->last_key, jb, VARSIZE(jb));
-			if (len + 1 > d->last_key_text_cap)
-			{
-				d->last_key_text_cap = Max(len + 1, 2 * d->last_key_text_cap);
-				d->last_key_text = (char *) (d->last_key_text ? repalloc(d->last_key_text, d->last_key_text_cap)
-											 : MemoryContextAlloc(d->cxt, d->last_key_text_cap));
-			}
-			memcpy(d->last_key_text, text, len + 1);
+			d->last_key = (Jsonb *) keep_copy(d->cxt, d->last_key, &d->last_key_cap, jb, VARSIZE(jb));
+			d->last_key_text = (char *) keep_copy(d->cxt, d->last_key_text, &d->last_key_text_cap,
+												  text, len + 1);
 		}
 		e->row_key = cstring_bytes(d->last_key_text);
 	}
