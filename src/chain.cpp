@@ -209,7 +209,11 @@ flush_batch(LinkState *st)
 {
 	if (st->nslots == 0)
 		return;
-	table_multi_insert(st->log, st->slots, st->nslots, GetCurrentCommandId(true), 0, nullptr);
+	/* most commits link one entry: the plain insert path is lighter then */
+	if (st->nslots == 1)
+		table_tuple_insert(st->log, st->slots[0], GetCurrentCommandId(true), 0, nullptr);
+	else
+		table_multi_insert(st->log, st->slots, st->nslots, GetCurrentCommandId(true), 0, nullptr);
 	if (st->rri->ri_NumIndices > 0)
 	{
 		for (int i = 0; i < st->nslots; i++)
