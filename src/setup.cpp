@@ -103,6 +103,31 @@ has_trigger(Relation rel, const char *name)
 	return false;
 }
 
+/*
+ * Connect to SPI with search_path pinned to pg_catalog for the statements
+ * we run: some run as the extension's owner, and none may resolve a name or
+ * an operator through a schema the caller controls.
+ */
+int
+spi_begin(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+void
+spi_end(int level)
+{
+	AtEOXact_GUC(true, level);
+	SPI_finish();
+}
+
 void
 run_sql(const char *sql)
 {
@@ -410,10 +435,11 @@ sa_tag_columns(Oid relid, List *colnames, bool tag)
 
 	/* keep the lock, but let go of the relation before altering it */
 	table_close(rel, NoLock);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+
+	int			level = spi_begin();
+
 	rebuild_in_setup(relid, before, after, requested);
-	SPI_finish();
+	spi_end(level);
 }
 
 /* ------------------------------------------------------------------------
@@ -491,10 +517,10 @@ sync_partition(Oid relid)
 	if (!audited || tree_members(relid, false) == NIL)
 		return;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	int			level = spi_begin();
+
 	sync_in_setup(relid);
-	SPI_finish();
+	spi_end(level);
 }
 
 /*

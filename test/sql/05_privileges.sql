@@ -73,6 +73,22 @@ RESET ROLE;
 SELECT operation, column_name, session_role FROM sensitive_audit.log
  WHERE table_name = 'staff' AND operation IN ('TAG', 'UNTAG') ORDER BY txid, seq;
 
+-- tag() and untag() do part of their work as the extension's owner: a
+-- caller's search_path must not slip an operator of theirs into it
+CREATE SCHEMA regress_evil AUTHORIZATION regress_sa_owner;
+SET ROLE regress_sa_owner;
+CREATE FUNCTION regress_evil.eq(regclass, regclass) RETURNS boolean LANGUAGE sql
+	AS $$ SELECT pg_catalog.set_config('regress.evil_ran_as', current_user, false) IS NOT NULL
+			 AND $1::oid OPERATOR(pg_catalog.=) $2::oid $$;
+CREATE OPERATOR regress_evil.= (LEFTARG = regclass, RIGHTARG = regclass, FUNCTION = regress_evil.eq);
+SET search_path = regress_evil, pg_catalog, public;
+SELECT sensitive_audit.tag('staff', 'name');
+SELECT sensitive_audit.untag('staff', 'name');
+RESET search_path;
+SELECT current_setting('regress.evil_ran_as', true) AS evil_ran_as;
+DROP SCHEMA regress_evil CASCADE;
+RESET ROLE;
+
 DROP FUNCTION raise_salary(int);
 DROP TABLE staff;
 REVOKE ALL ON sensitive_audit.log FROM regress_sa_auditor;
