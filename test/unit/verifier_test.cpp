@@ -112,7 +112,9 @@ verify(const Log &log, bool interleaved = false)
 		return out;
 	}
 	if (interleaved)
+	{
 		EXPECT_EQ(sa_verifier_allow_interleaved(v), SA_OK);
+	}
 	for (const auto &s : log)
 	{
 		sa_entry	e = s.entry.view();
