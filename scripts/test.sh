@@ -218,6 +218,27 @@ else
 fi
 
 # ---------------------------------------------------------------------------
+# A smoke run of the benchmark (about a minute; its numbers mean nothing), so
+# that bench/ cannot rot: it must run every variant and scenario to the end
+# and find the verified log intact.
+sa_section "benchmark smoke run (bench/run.sh --quick)"
+if [ "${SKIP_BENCH:-0}" = 1 ]; then
+	sa_note "SKIP_BENCH=1: skipped"
+elif [ -x "$SA_ROOT/bench/run.sh" ]; then
+	rc=0
+	run_logged "$LOGS/bench.log" timeout --kill-after=30 600 \
+		bash "$SA_ROOT/bench/run.sh" --quick --no-build || rc=$?
+	if [ "$rc" -eq 0 ] && grep -qE '^\| sensitive_audit\.verify\(\) \|.*\| t \|$' "$LOGS/bench.log"; then
+		record "benchmark smoke" 1 0 0
+	else
+		tail -n 40 "$LOGS/bench.log"
+		record "benchmark smoke" 0 1 "$rc"
+	fi
+else
+	sa_note "no bench/run.sh: skipped"
+fi
+
+# ---------------------------------------------------------------------------
 if [ "$TREE" != "$SA_ROOT" ]; then
 	# Bring results and diffs back where a developer looks for them.
 	for path in test/results test/regression.diffs test/regression.out \
