@@ -209,4 +209,31 @@ private:
 	sa_hasher  *h_;
 };
 
+/* An ordinary single-column UPDATE entry; each seq gives distinct values. */
+inline TestEntry
+make_entry(uint32_t chain, uint64_t seq)
+{
+	TestEntry	t;
+
+	t.chain = chain;
+	t.seq = seq;
+	t.txid = 1000 + seq;
+	t.event_time = 1704164645000000 + static_cast<int64_t>(seq) * 1000;
+	t.text[kOperation] = "UPDATE";
+	t.text[kTableSchema] = "public";
+	t.text[kTableName] = "patients";
+	t.text[kColumnName] = "ssn";
+	t.text[kRowKey] = "{\"id\": \"" + std::to_string(seq) + "\"}";
+	t.text[kRowKeySource] = "primary key";
+	t.text[kOldValue] = "old-" + std::to_string(seq);
+	t.text[kNewValue] = "new-" + std::to_string(seq);
+	t.text[kValueType] = "text";
+	t.text[kSessionRole] = "alice";
+	t.text[kEffectiveRole] = "alice";
+	t.text[kApplicationName] = "psql";
+	t.text[kClientAddr] = "192.0.2.10";
+	t.backend_pid = 4242;
+	return t;
+}
+
 }								/* namespace sa_test */

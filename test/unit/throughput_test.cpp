@@ -38,31 +38,18 @@ entry_count()
 TestEntry
 typical_entry(uint64_t seq)
 {
-	TestEntry	t;
+	TestEntry	t = make_entry(0, seq);
 	char		ssn[16];
 
 	std::snprintf(ssn, sizeof(ssn), "%03u-%02u-%04u",
 				  static_cast<unsigned>(seq % 1000),
 				  static_cast<unsigned>(seq % 100),
 				  static_cast<unsigned>(seq % 10000));
-	t.chain = 0;
-	t.seq = seq;
 	t.txid = 100000 + seq;
 	t.event_time = 1704164645000000 + static_cast<int64_t>(seq);
-	t.text[kOperation] = "UPDATE";
-	t.text[kTableSchema] = "public";
-	t.text[kTableName] = "patients";
-	t.text[kColumnName] = "ssn";
-	t.text[kRowKey] = "{\"id\": \"" + std::to_string(seq) + "\"}";
-	t.text[kRowKeySource] = "primary key";
 	t.text[kOldValue] = ssn;
 	t.text[kNewValue] = std::string(ssn) + "x";
-	t.text[kValueType] = "text";
-	t.text[kSessionRole] = "alice";
-	t.text[kEffectiveRole] = "alice";
 	t.text[kApplicationName] = "pgbench";
-	t.text[kClientAddr] = "192.0.2.10";
-	t.backend_pid = 4242;
 	return t;
 }
 
