@@ -451,7 +451,6 @@ sensitive_audit_capture(PG_FUNCTION_ARGS)
 static void
 capture_truncated_rows(Relation rel, Trigger *trigger)
 {
-	RelationInfo *info = get_relation_info(rel, trigger);
 	TupleDesc	desc = RelationGetDescr(rel);
 	Snapshot	snapshot = GetActiveSnapshot();
 	TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
@@ -465,11 +464,9 @@ capture_truncated_rows(Relation rel, Trigger *trigger)
 
 		/* the relation info may be rebuilt meanwhile; look it up per row */
 		capture_whole_row(get_relation_info(rel, trigger), tuple, desc, "TRUNCATE", false);
-		(void) info;
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(rowcxt);
 	}
-	(void) info;
 	table_endscan(scan);
 	MemoryContextDelete(rowcxt);
 }

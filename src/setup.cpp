@@ -200,7 +200,6 @@ fire_always(Oid relid, const char *tgname)
 		table_close(r, NoLock);
 		CommandCounterIncrement();
 	}
-	CommandCounterIncrement();
 }
 
 /*
@@ -342,40 +341,50 @@ rebuild_capture(Oid relid, Bitmapset *before, Bitmapset *after, Bitmapset *reque
 	}
 }
 
-/* rebuild_capture() with sa_in_setup set, and reset even on error. */
+/*
+ * Run fn(arg) inside SPI, with search_path pinned (spi_begin) and
+ * sa_in_setup set so that the guards let our own trigger DDL through.  The
+ * flag is put back even on error: a caller's exception block may catch it.
+ */
 static pg_noinline void
-rebuild_in_setup(Oid relid, Bitmapset *before, Bitmapset *after, Bitmapset *requested)
+run_in_setup(void (*fn) (void *), void *arg)
 {
 	bool		save_in_setup = sa_in_setup;
+	int			level = spi_begin();
 
 	sa_in_setup = true;
 	PG_TRY();
 	{
-		rebuild_capture(relid, before, after, requested);
+		fn(arg);
 	}
 	PG_FINALLY();
 	{
 		sa_in_setup = save_in_setup;
 	}
 	PG_END_TRY();
+	spi_end(level);
 }
 
-/* ensure_truncate_triggers() with sa_in_setup set, and reset even on error. */
-static pg_noinline void
-sync_in_setup(Oid relid)
+struct RebuildArgs
 {
-	bool		save_in_setup = sa_in_setup;
+	Oid			relid;
+	Bitmapset  *before;
+	Bitmapset  *after;
+	Bitmapset  *requested;
+};
 
-	sa_in_setup = true;
-	PG_TRY();
-	{
-		ensure_truncate_triggers(relid);
-	}
-	PG_FINALLY();
-	{
-		sa_in_setup = save_in_setup;
-	}
-	PG_END_TRY();
+static void
+rebuild_capture_cb(void *arg)
+{
+	RebuildArgs *a = (RebuildArgs *) arg;
+
+	rebuild_capture(a->relid, a->before, a->after, a->requested);
+}
+
+static void
+ensure_truncate_triggers_cb(void *arg)
+{
+	ensure_truncate_triggers(*(Oid *) arg);
 }
 
 /*
@@ -436,10 +445,9 @@ sa_tag_columns(Oid relid, List *colnames, bool tag)
 	/* keep the lock, but let go of the relation before altering it */
 	table_close(rel, NoLock);
 
-	int			level = spi_begin();
+	RebuildArgs args = {relid, before, after, requested};
 
-	rebuild_in_setup(relid, before, after, requested);
-	spi_end(level);
+	run_in_setup(rebuild_capture_cb, &args);
 }
 
 /* ------------------------------------------------------------------------
@@ -517,10 +525,7 @@ sync_partition(Oid relid)
 	if (!audited || tree_members(relid, false) == NIL)
 		return;
 
-	int			level = spi_begin();
-
-	sync_in_setup(relid);
-	spi_end(level);
+	run_in_setup(ensure_truncate_triggers_cb, &relid);
 }
 
 /*
