@@ -4,44 +4,75 @@
 \echo Use "CREATE EXTENSION sensitive_audit" to load this file. \quit
 
 /*
- * The log.  One row per changed tagged column, and one per change to the
- * audit setup (TAG, UNTAG, ...).  Rows are written only by the extension's
- * commit-time linker, below SQL, so no role needs INSERT on it; the guard
- * triggers refuse every INSERT, UPDATE, DELETE and TRUNCATE issued through
- * SQL, by anyone.  Column names are part of the product contract.
+ * The log.  One entry per changed tagged column, and one per change to the
+ * audit setup (TAG, UNTAG, ...).  Entries are written only by the
+ * extension's commit-time linker, below SQL, so no role needs INSERT; the
+ * guard triggers refuse every INSERT, UPDATE, DELETE and TRUNCATE issued
+ * through SQL, by anyone.
+ *
+ * Storage is split in two so that an entry costs little more than its own
+ * values: what changes from entry to entry (log_entries), and the "context"
+ * that repeats over many entries -- operation, table, column, value type,
+ * key source and who -- stored once in log_contexts and referenced by id.
+ * sensitive_audit.log joins them back: its column names are the product
+ * contract, and an entry's hash covers the texts it shows, so rewriting a
+ * context row is caught at every entry that refers to it.
  */
-CREATE TABLE sensitive_audit.log (
-	chain			integer		NOT NULL,
-	seq				bigint		NOT NULL,
-	txid			xid8		NOT NULL,
-	event_time		timestamptz NOT NULL,
+CREATE TABLE sensitive_audit.log_contexts (
+	id				bigint		NOT NULL,
 	operation		text		NOT NULL,
 	table_schema	text,
 	table_name		text,
 	column_name		text,
-	row_key			jsonb,
 	row_key_source	text,
-	old_value		text,
-	new_value		text,
 	value_type		text,
 	session_role	text		NOT NULL,
 	effective_role	text		NOT NULL,
 	application_name text,
 	client_addr		inet,
-	backend_pid		integer		NOT NULL,
-	prev_hash		bytea		NOT NULL,
-	hash			bytea		NOT NULL,
-	format			smallint	NOT NULL,
-	CONSTRAINT log_pkey PRIMARY KEY (chain, seq)
+	CONSTRAINT log_contexts_pkey PRIMARY KEY (id)
 );
 
-COMMENT ON TABLE sensitive_audit.log IS
+/* Fixed-width columns first, widest aligned first: no padding in a row. */
+CREATE TABLE sensitive_audit.log_entries (
+	chain			integer		NOT NULL,
+	backend_pid		integer		NOT NULL,
+	seq				bigint		NOT NULL,
+	txid			xid8		NOT NULL,
+	event_time		timestamptz NOT NULL,
+	context			bigint		NOT NULL,
+	format			smallint	NOT NULL,
+	row_key			jsonb,
+	old_value		text,
+	new_value		text,
+	prev_hash		bytea		NOT NULL,
+	hash			bytea		NOT NULL,
+	CONSTRAINT log_entries_pkey PRIMARY KEY (chain, seq)
+);
+
+CREATE VIEW sensitive_audit.log AS
+SELECT e.chain, e.seq, e.txid, e.event_time,
+	   c.operation, c.table_schema, c.table_name, c.column_name,
+	   e.row_key, c.row_key_source, e.old_value, e.new_value, c.value_type,
+	   c.session_role, c.effective_role, c.application_name, c.client_addr,
+	   e.backend_pid, e.prev_hash, e.hash, e.format, e.context
+  FROM sensitive_audit.log_entries e
+  LEFT JOIN sensitive_audit.log_contexts c ON c.id = e.context;
+
+COMMENT ON VIEW sensitive_audit.log IS
 	'insert-only, hash-chained history of changes to tagged columns';
+COMMENT ON TABLE sensitive_audit.log_entries IS
+	'storage of sensitive_audit.log: one row per entry';
+COMMENT ON TABLE sensitive_audit.log_contexts IS
+	'storage of sensitive_audit.log: the fields entries share, once each';
 
 REVOKE ALL ON sensitive_audit.log FROM PUBLIC;
+REVOKE ALL ON sensitive_audit.log_entries FROM PUBLIC;
+REVOKE ALL ON sensitive_audit.log_contexts FROM PUBLIC;
 
 -- The log's rows are the product: pg_dump must carry them.
-SELECT pg_catalog.pg_extension_config_dump('sensitive_audit.log', '');
+SELECT pg_catalog.pg_extension_config_dump('sensitive_audit.log_contexts', '');
+SELECT pg_catalog.pg_extension_config_dump('sensitive_audit.log_entries', '');
 
 /*
  * Who tagged what, and when.  The authoritative list of tagged columns is
@@ -160,13 +191,25 @@ LANGUAGE C
 AS 'MODULE_PATHNAME', 'sensitive_audit_log_guard';
 
 CREATE TRIGGER log_guard
-	BEFORE INSERT OR UPDATE OR DELETE ON sensitive_audit.log
+	BEFORE INSERT OR UPDATE OR DELETE ON sensitive_audit.log_entries
 	FOR EACH STATEMENT EXECUTE FUNCTION sensitive_audit.log_guard();
 CREATE TRIGGER log_guard_truncate
-	BEFORE TRUNCATE ON sensitive_audit.log
+	BEFORE TRUNCATE ON sensitive_audit.log_entries
 	FOR EACH STATEMENT EXECUTE FUNCTION sensitive_audit.log_guard();
-ALTER TABLE sensitive_audit.log ENABLE ALWAYS TRIGGER log_guard;
-ALTER TABLE sensitive_audit.log ENABLE ALWAYS TRIGGER log_guard_truncate;
+ALTER TABLE sensitive_audit.log_entries ENABLE ALWAYS TRIGGER log_guard;
+ALTER TABLE sensitive_audit.log_entries ENABLE ALWAYS TRIGGER log_guard_truncate;
+CREATE TRIGGER log_guard
+	BEFORE INSERT OR UPDATE OR DELETE ON sensitive_audit.log_contexts
+	FOR EACH STATEMENT EXECUTE FUNCTION sensitive_audit.log_guard();
+CREATE TRIGGER log_guard_truncate
+	BEFORE TRUNCATE ON sensitive_audit.log_contexts
+	FOR EACH STATEMENT EXECUTE FUNCTION sensitive_audit.log_guard();
+ALTER TABLE sensitive_audit.log_contexts ENABLE ALWAYS TRIGGER log_guard;
+ALTER TABLE sensitive_audit.log_contexts ENABLE ALWAYS TRIGGER log_guard_truncate;
+-- The view is not updatable anyway (a join); this gives the guards' error.
+CREATE TRIGGER log_guard_view
+	INSTEAD OF INSERT OR UPDATE OR DELETE ON sensitive_audit.log
+	FOR EACH ROW EXECUTE FUNCTION sensitive_audit.log_guard();
 
 /*
  * ALTER TABLE on the log, or on an audited table in a way that switches its
@@ -187,7 +230,8 @@ BEGIN
 	FOR cmd IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands()
 			   WHERE classid = 'pg_catalog.pg_class'::regclass
 	LOOP
-		IF cmd.objid IN ('sensitive_audit.log'::regclass, 'sensitive_audit.tag_info'::regclass) THEN
+		IF cmd.objid IN ('sensitive_audit.log'::regclass, 'sensitive_audit.log_entries'::regclass,
+						 'sensitive_audit.log_contexts'::regclass, 'sensitive_audit.tag_info'::regclass) THEN
 			RAISE EXCEPTION 'the audit log cannot be altered'
 				USING ERRCODE = 'insufficient_privilege',
 					  DETAIL = pg_catalog.format('%s would change %s.', cmd.command_tag, cmd.object_identity);

@@ -75,43 +75,50 @@ lookup_log_relid(const char *name)
 }
 
 /*
- * The log's and its primary key's OIDs, looked up once per backend and
- * forgotten when either relation is invalidated (dropped, or the extension
- * reinstalled).
+ * The storage relations' OIDs, looked up once per backend and forgotten
+ * when any of them is invalidated (dropped, or the extension reinstalled);
+ * the remembered contexts go with them.
  */
-Oid			cached_log_relid = InvalidOid;
-Oid			cached_pkey_relid = InvalidOid;
-bool		log_cache_callback_registered = false;
+SaStorage	cached_storage;
+bool		storage_callback_registered = false;
 
 void
-invalidate_log_relids(Datum arg, Oid relid)
+invalidate_storage(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == cached_log_relid || relid == cached_pkey_relid)
+	if (relid == InvalidOid || relid == cached_storage.entries
+		|| relid == cached_storage.entries_pkey || relid == cached_storage.contexts
+		|| relid == cached_storage.contexts_pkey)
 	{
-		cached_log_relid = InvalidOid;
-		cached_pkey_relid = InvalidOid;
+		memset(&cached_storage, 0, sizeof(cached_storage));
+		sa_contexts_forget();
 	}
 }
 
-void
-log_relids(Oid *logid, Oid *pkeyid)
-{
-	if (!log_cache_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(invalidate_log_relids, (Datum) 0);
-		log_cache_callback_registered = true;
-	}
-	if (!OidIsValid(cached_log_relid) || !OidIsValid(cached_pkey_relid))
-	{
-		Oid			l = lookup_log_relid(SA_LOG);
-		Oid			p = lookup_log_relid(SA_LOG_PKEY);
+}							/* namespace */
 
-		cached_log_relid = l;
-		cached_pkey_relid = p;
+void
+sa_storage_relids(SaStorage *s)
+{
+	if (!storage_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(invalidate_storage, (Datum) 0);
+		storage_callback_registered = true;
 	}
-	*logid = cached_log_relid;
-	*pkeyid = cached_pkey_relid;
+	if (!OidIsValid(cached_storage.entries) || !OidIsValid(cached_storage.entries_pkey)
+		|| !OidIsValid(cached_storage.contexts) || !OidIsValid(cached_storage.contexts_pkey))
+	{
+		SaStorage	found;
+
+		found.entries = lookup_log_relid(SA_ENTRIES);
+		found.entries_pkey = lookup_log_relid(SA_ENTRIES_PKEY);
+		found.contexts = lookup_log_relid(SA_CONTEXTS);
+		found.contexts_pkey = lookup_log_relid(SA_CONTEXTS_PKEY);
+		cached_storage = found;
+	}
+	*s = cached_storage;
 }
+
+namespace {
 
 /*
  * The chain's head: the committed entry with the highest seq.  Read with a
@@ -135,9 +142,9 @@ read_chain_head(Relation log, Relation pkey, int chain, uint64 *seq, uint8_t has
 		bool		isnull;
 		Datum		d;
 
-		d = slot_getattr(slot, 2, &isnull);
-		*seq = (uint64) DatumGetInt64(d);
-		d = slot_getattr(slot, 20, &isnull);
+		d = slot_getattr(slot, EA_SEQ + 1, &isnull);
+		*seq = isnull ? 0 : (uint64) DatumGetInt64(d);
+		d = slot_getattr(slot, EA_HASH + 1, &isnull);
 		if (!isnull)
 		{
 			bytea	   *h = DatumGetByteaPP(d);
@@ -168,6 +175,8 @@ struct LinkState
 	uint64		seq;
 	uint8_t		prev[SA_DIGEST_LEN];
 	FullTransactionId fxid;
+	const int64 *context_ids;	/* the pending entries' contexts, in order */
+	int			next_entry;
 	MemoryContext rowcxt;		/* the batch's values; reset after each flush */
 	const char *last_key;		/* row keys are shared by a row's entries */
 	Datum		last_key_jsonb;
@@ -286,16 +295,15 @@ link_one(const PendingEntry *e, void *arg)
 
 	ExecClearTuple(slot);
 	memset(n, 0, sizeof(bool) * slot->tts_tupleDescriptor->natts);
-	v[0] = Int32GetDatum(st->chain);
-	v[1] = Int64GetDatum((int64) entry.seq);
-	v[2] = FullTransactionIdGetDatum(st->fxid);
-	v[3] = TimestampTzGetDatum(e->event_time);
-	v[4] = text_or_null(e->f[PF_OPERATION], &n[4]);
-	v[5] = text_or_null(e->f[PF_TABLE_SCHEMA], &n[5]);
-	v[6] = text_or_null(e->f[PF_TABLE_NAME], &n[6]);
-	v[7] = text_or_null(e->f[PF_COLUMN_NAME], &n[7]);
+	v[EA_CHAIN] = Int32GetDatum(st->chain);
+	v[EA_BACKEND_PID] = Int32GetDatum(e->backend_pid);
+	v[EA_SEQ] = Int64GetDatum((int64) entry.seq);
+	v[EA_TXID] = FullTransactionIdGetDatum(st->fxid);
+	v[EA_EVENT_TIME] = TimestampTzGetDatum(e->event_time);
+	v[EA_CONTEXT] = Int64GetDatum(st->context_ids[st->next_entry++]);
+	v[EA_FORMAT] = Int16GetDatum((int16) entry.format);
 	if (e->f[PF_ROW_KEY].str == nullptr)
-		n[8] = true;
+		n[EA_ROW_KEY] = true;
 	else
 	{
 		if (e->f[PF_ROW_KEY].str != st->last_key)
@@ -303,20 +311,10 @@ link_one(const PendingEntry *e, void *arg)
 			st->last_key_jsonb = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->f[PF_ROW_KEY].str));
 			st->last_key = e->f[PF_ROW_KEY].str;
 		}
-		v[8] = st->last_key_jsonb;
+		v[EA_ROW_KEY] = st->last_key_jsonb;
 	}
-	v[9] = text_or_null(e->f[PF_ROW_KEY_SOURCE], &n[9]);
-	v[10] = text_or_null(e->f[PF_OLD_VALUE], &n[10]);
-	v[11] = text_or_null(e->f[PF_NEW_VALUE], &n[11]);
-	v[12] = text_or_null(e->f[PF_VALUE_TYPE], &n[12]);
-	v[13] = text_or_null(e->f[PF_SESSION_ROLE], &n[13]);
-	v[14] = text_or_null(e->f[PF_EFFECTIVE_ROLE], &n[14]);
-	v[15] = text_or_null(e->f[PF_APPLICATION_NAME], &n[15]);
-	if (e->f[PF_CLIENT_ADDR].str == nullptr)
-		n[16] = true;
-	else
-		v[16] = DirectFunctionCall1(inet_in, CStringGetDatum(e->f[PF_CLIENT_ADDR].str));
-	v[17] = Int32GetDatum(e->backend_pid);
+	v[EA_OLD_VALUE] = text_or_null(e->f[PF_OLD_VALUE], &n[EA_OLD_VALUE]);
+	v[EA_NEW_VALUE] = text_or_null(e->f[PF_NEW_VALUE], &n[EA_NEW_VALUE]);
 
 	bytea	   *prev = (bytea *) palloc(VARHDRSZ + SA_DIGEST_LEN);
 	bytea	   *hash = (bytea *) palloc(VARHDRSZ + SA_DIGEST_LEN);
@@ -325,13 +323,12 @@ link_one(const PendingEntry *e, void *arg)
 	SET_VARSIZE(hash, VARHDRSZ + SA_DIGEST_LEN);
 	memcpy(VARDATA(prev), st->prev, SA_DIGEST_LEN);
 	memcpy(VARDATA(hash), digest, SA_DIGEST_LEN);
-	v[18] = PointerGetDatum(prev);
-	v[19] = PointerGetDatum(hash);
-	v[20] = Int16GetDatum((int16) entry.format);
+	v[EA_PREV_HASH] = PointerGetDatum(prev);
+	v[EA_HASH] = PointerGetDatum(hash);
 	ExecStoreVirtualTuple(slot);
 
 	st->nslots++;
-	st->batch_bytes += entry.old_value.len + entry.new_value.len + 256;
+	st->batch_bytes += entry.old_value.len + entry.new_value.len + entry.row_key.len + 128;
 
 	st->seq = entry.seq;
 	memcpy(st->prev, digest, SA_DIGEST_LEN);
@@ -370,11 +367,12 @@ sa_link_pending(void)
 	if (!sa_pending_any())
 		return;
 
-	Oid			logid;
-	Oid			pkeyid;
-
-	log_relids(&logid, &pkeyid);
+	SaStorage	storage;
 	LinkState	st;
+	int			n = 0;
+
+	sa_storage_relids(&storage);
+
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "sensitive_audit link",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
@@ -382,16 +380,24 @@ sa_link_pending(void)
 	memset(&st, 0, sizeof(st));
 	st.hasher = get_hasher();
 
+	/* the shared fields first, before any chain is held */
+	n = sa_pending_count();
+
+	int64	   *ids = (int64 *) palloc(sizeof(int64) * n);
+
+	sa_contexts_resolve(&storage, ids);
+	st.context_ids = ids;
+
 	PushActiveSnapshot(GetTransactionSnapshot());
 
 	st.chain = lock_some_chain();
 	st.fxid = GetTopFullTransactionId();
-	st.log = table_open(logid, RowExclusiveLock);
-	if (strcmp(RelationGetRelationName(st.log), SA_LOG) != 0)
+	st.log = table_open(storage.entries, RowExclusiveLock);
+	if (strcmp(RelationGetRelationName(st.log), SA_ENTRIES) != 0)
 		elog(ERROR, "cached OID %u of %s.%s names relation \"%s\"",
-			 logid, SA_SCHEMA, SA_LOG, RelationGetRelationName(st.log));
+			 storage.entries, SA_SCHEMA, SA_ENTRIES, RelationGetRelationName(st.log));
 
-	Relation	pkey = index_open(pkeyid, RowExclusiveLock);
+	Relation	pkey = index_open(storage.entries_pkey, RowExclusiveLock);
 
 	if (!read_chain_head(st.log, pkey, st.chain, &st.seq, st.prev))
 	{

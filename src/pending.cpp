@@ -193,6 +193,12 @@ sa_pending_any(void)
 	return queue != nullptr && queue->length > 0;
 }
 
+int
+sa_pending_count(void)
+{
+	return queue == nullptr ? 0 : (int) queue->length;
+}
+
 void
 sa_pending_foreach(sa_pending_visitor fn, void *arg)
 {

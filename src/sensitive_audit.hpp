@@ -22,8 +22,11 @@ extern bool sa_allow_drop;
 
 /* Names fixed by the install script. */
 #define SA_SCHEMA "sensitive_audit"
-#define SA_LOG "log"
-#define SA_LOG_PKEY "log_pkey"
+#define SA_LOG "log"				/* the view users read */
+#define SA_ENTRIES "log_entries"	/* its storage: one row per entry */
+#define SA_ENTRIES_PKEY "log_entries_pkey"
+#define SA_CONTEXTS "log_contexts"	/* and the fields entries share */
+#define SA_CONTEXTS_PKEY "log_contexts_pkey"
 #define SA_CAPTURE_TRIGGER "sensitive_audit_capture"
 #define SA_TRUNCATE_TRIGGER "sensitive_audit_truncate"
 
@@ -45,6 +48,32 @@ enum PendingField
 	PF_CLIENT_ADDR,
 	PF_NFIELDS
 };
+
+/* Columns of sensitive_audit.log_entries, in table order (attnum - 1). */
+enum EntryAttr
+{
+	EA_CHAIN,
+	EA_BACKEND_PID,
+	EA_SEQ,
+	EA_TXID,
+	EA_EVENT_TIME,
+	EA_CONTEXT,
+	EA_FORMAT,
+	EA_ROW_KEY,
+	EA_OLD_VALUE,
+	EA_NEW_VALUE,
+	EA_PREV_HASH,
+	EA_HASH,
+	EA_NATTS
+};
+
+/*
+ * Columns of sensitive_audit.log_contexts after its id (attnum - 2), and the
+ * pending fields they hold.
+ */
+#define SA_CONTEXT_NFIELDS 10
+extern const PendingField sa_context_fields[SA_CONTEXT_NFIELDS];
+#define SA_CONTEXT_ADDR_FIELD 9 /* client_addr, the one inet column */
 
 /* A possibly-NULL string (str == NULL means SQL NULL). */
 struct PendingStr
@@ -70,13 +99,27 @@ extern void sa_pending_set(PendingEntry *e, PendingField f, const char *s);
 extern void sa_pending_set_shared(PendingEntry *e, PendingField f, const char *s, int len);
 extern void sa_pending_fill_who(PendingEntry *e);
 extern bool sa_pending_any(void);
+extern int	sa_pending_count(void);
 typedef void (*sa_pending_visitor) (const PendingEntry *e, void *arg);
 extern void sa_pending_foreach(sa_pending_visitor fn, void *arg);
 extern void sa_pending_reset(void);
 extern void sa_pending_subxact(SubXactEvent event, SubTransactionId mySubid);
 
 /* chain.cpp */
+struct SaStorage
+{
+	Oid			entries;
+	Oid			entries_pkey;
+	Oid			contexts;
+	Oid			contexts_pkey;
+};
+extern void sa_storage_relids(SaStorage *s);
 extern void sa_link_pending(void);
+
+/* contexts.cpp */
+extern void sa_contexts_resolve(const SaStorage *s, int64 *ids);
+extern void sa_contexts_xact_end(bool committed);
+extern void sa_contexts_forget(void);
 
 /* capture.cpp */
 extern void sa_capture_init(void);

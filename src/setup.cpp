@@ -23,6 +23,12 @@ check_taggable(Relation rel)
 	const char *relname = RelationGetRelationName(rel);
 	Oid			nsp = RelationGetNamespace(rel);
 
+	/* first: the log is a view over tables, and neither may be tagged */
+	if (strcmp(get_namespace_name(nsp), SA_SCHEMA) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("\"%s\" belongs to the audit schema itself", relname),
+				 errdetail("The audit log is protected by its hash chain, not by tagging.")));
 	switch (rel->rd_rel->relkind)
 	{
 		case RELKIND_RELATION:
@@ -54,11 +60,6 @@ check_taggable(Relation rel)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("\"%s\" is a system catalog", relname),
 				 errdetail("System catalogs cannot be audited.")));
-	if (strcmp(get_namespace_name(nsp), SA_SCHEMA) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("\"%s\" belongs to the audit schema itself", relname),
-				 errdetail("The audit log is protected by its hash chain, not by tagging.")));
 	if (rel->rd_rel->relispartition)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -601,7 +602,9 @@ sensitive_audit_log_guard(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		sa_called_wrongly("log_guard", "called as a trigger");
-	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && sa_restoring)
+	/* restores write the storage tables, never the view */
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && sa_restoring
+		&& trigdata->tg_relation->rd_rel->relkind == RELKIND_RELATION)
 		return PointerGetDatum(nullptr);
 
 	const char *what = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ? "INSERT"
@@ -616,6 +619,7 @@ sensitive_audit_log_guard(PG_FUNCTION_ARGS)
 			 ? errdetail("Entries are written only by the extension when an audited change commits.")
 			 : errdetail("No role, the owner and superusers included, may change recorded history."),
 			 TRIGGER_FIRED_BY_INSERT(trigdata->tg_event)
+			 && trigdata->tg_relation->rd_rel->relkind == RELKIND_RELATION
 			 ? errhint("To restore a dump of the log, a superuser sets sensitive_audit.restoring = on.")
 			 : 0));
 	return PointerGetDatum(nullptr);
@@ -626,7 +630,7 @@ static bool
 log_has_entries(void)
 {
 	Oid			nsp = get_namespace_oid(SA_SCHEMA, true);
-	Oid			logid = OidIsValid(nsp) ? get_relname_relid(SA_LOG, nsp) : InvalidOid;
+	Oid			logid = OidIsValid(nsp) ? get_relname_relid(SA_ENTRIES, nsp) : InvalidOid;
 
 	if (!OidIsValid(logid))
 		return false;

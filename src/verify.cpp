@@ -1,11 +1,11 @@
 /*
  * verify.cpp — verify() and verify_or_raise().
  *
- * The log is read in (chain, seq) order through its primary key, one row at
- * a time, and each row's fields are handed as bytes to the C++ core's
- * streaming verifier, which recomputes every hash and link.  Nothing is
- * materialised but one row; the scan uses the caller's MVCC snapshot and so
- * never blocks writers.
+ * The shared contexts are read into memory first; then the entries are
+ * streamed (physically, else in (chain, seq) order through their primary
+ * key), each entry's fields and its context's handed as bytes to the C++
+ * core's streaming verifier, which recomputes every hash and link.  The
+ * scans use the caller's MVCC snapshot and so never block writers.
  *
  * The verifier lives on the C++ heap; a reset callback on the function's
  * memory context frees it even when an error (or a cancel) ends the scan.
@@ -76,9 +76,19 @@ check_core(int rc)
  * printed through PostgreSQL (jsonb_out, inet_out); consecutive rows often
  * share them, so the last text of each is kept in buffers of our own.
  */
+struct ContextRec
+{
+	int64		id;				/* hash key */
+	bool		ambiguous;		/* the id is stored more than once */
+	sa_bytes	f[SA_CONTEXT_NFIELDS];	/* copies, in the run's memory */
+};
+
 struct RowDecoder
 {
 	MemoryContext cxt;			/* lives as long as the run */
+	HTAB	   *contexts;		/* log_contexts, by id */
+	int64		last_context_id;
+	const ContextRec *last_context;
 	MemoryContext rowcxt;		/* reset after every row */
 	bytea	   *last_addr;
 	char	   *last_addr_text;
@@ -112,20 +122,16 @@ decode_row(RowDecoder *d, TupleTableSlot *slot, sa_entry *e, const uint8_t **has
 	v = slot->tts_values;
 	n = slot->tts_isnull;
 	memset(e, 0, sizeof(*e));
-	e->chain = n[0] ? 0 : (uint32_t) DatumGetInt32(v[0]);
-	e->seq = n[1] ? 0 : (uint64_t) DatumGetInt64(v[1]);
-	e->txid = n[2] ? 0 : U64FromFullTransactionId(DatumGetFullTransactionId(v[2]));
-	e->event_time = n[3] ? 0 : DatumGetTimestampTz(v[3])
+	e->chain = n[EA_CHAIN] ? 0 : (uint32_t) DatumGetInt32(v[EA_CHAIN]);
+	e->seq = n[EA_SEQ] ? 0 : (uint64_t) DatumGetInt64(v[EA_SEQ]);
+	e->txid = n[EA_TXID] ? 0 : U64FromFullTransactionId(DatumGetFullTransactionId(v[EA_TXID]));
+	e->event_time = n[EA_EVENT_TIME] ? 0 : DatumGetTimestampTz(v[EA_EVENT_TIME])
 		+ (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-	e->operation = datum_bytes(v[4], n[4]);
-	e->table_schema = datum_bytes(v[5], n[5]);
-	e->table_name = datum_bytes(v[6], n[6]);
-	e->column_name = datum_bytes(v[7], n[7]);
-	if (n[8])
+	if (n[EA_ROW_KEY])
 		e->row_key = cstring_bytes(nullptr);
 	else
 	{
-		Jsonb	   *jb = DatumGetJsonbP(v[8]);
+		Jsonb	   *jb = DatumGetJsonbP(v[EA_ROW_KEY]);
 
 		if (d->last_key == nullptr || VARSIZE(jb) != VARSIZE(d->last_key)
 			|| memcmp(jb, d->last_key, VARSIZE(jb)) != 0)
@@ -139,39 +145,53 @@ decode_row(RowDecoder *d, TupleTableSlot *slot, sa_entry *e, const uint8_t **has
 		}
 		e->row_key = cstring_bytes(d->last_key_text);
 	}
-	e->row_key_source = datum_bytes(v[9], n[9]);
-	e->old_value = datum_bytes(v[10], n[10]);
-	e->new_value = datum_bytes(v[11], n[11]);
-	e->value_type = datum_bytes(v[12], n[12]);
-	e->session_role = datum_bytes(v[13], n[13]);
-	e->effective_role = datum_bytes(v[14], n[14]);
-	e->application_name = datum_bytes(v[15], n[15]);
-	if (n[16])
-		e->client_addr = cstring_bytes(nullptr);
-	else
+	e->old_value = datum_bytes(v[EA_OLD_VALUE], n[EA_OLD_VALUE]);
+	e->new_value = datum_bytes(v[EA_NEW_VALUE], n[EA_NEW_VALUE]);
+	e->backend_pid = n[EA_BACKEND_PID] ? 0 : DatumGetInt32(v[EA_BACKEND_PID]);
+	e->format = n[EA_FORMAT] ? 0 : (uint16_t) DatumGetInt16(v[EA_FORMAT]);
+
+	/*
+	 * The shared fields, from the entry's context.  A context that is
+	 * missing, or stored twice, gives none: the entry then fails its hash,
+	 * as it should, since what sensitive_audit.log shows for it is not what
+	 * was hashed.
+	 */
+	const ContextRec *c = nullptr;
+
+	if (!n[EA_CONTEXT])
 	{
-		bytea	   *addr = DatumGetByteaPP(v[16]);
+		int64		id = DatumGetInt64(v[EA_CONTEXT]);
 
-		if (d->last_addr == nullptr || VARSIZE_ANY(addr) != VARSIZE_ANY(d->last_addr)
-			|| memcmp(addr, d->last_addr, VARSIZE_ANY(addr)) != 0)
+		if (d->last_context != nullptr && d->last_context_id == id)
+			c = d->last_context;
+		else
 		{
-			MemoryContext keep = MemoryContextSwitchTo(d->cxt);
-
-			d->last_addr = (bytea *) palloc(VARSIZE_ANY(addr));
-			memcpy(d->last_addr, addr, VARSIZE_ANY(addr));
-			d->last_addr_text = DatumGetCString(DirectFunctionCall1(inet_out, v[16]));
-			MemoryContextSwitchTo(keep);
+			c = (const ContextRec *) hash_search(d->contexts, &id, HASH_FIND, nullptr);
+			d->last_context_id = id;
+			d->last_context = c;
 		}
-		e->client_addr = cstring_bytes(d->last_addr_text);
+		if (c != nullptr && c->ambiguous)
+			c = nullptr;
 	}
-	e->backend_pid = n[17] ? 0 : DatumGetInt32(v[17]);
-	e->format = n[20] ? 0 : (uint16_t) DatumGetInt16(v[20]);
+	sa_bytes	none = cstring_bytes(nullptr);
+	const sa_bytes *f = c ? c->f : nullptr;
+
+	e->operation = f ? f[0] : none;
+	e->table_schema = f ? f[1] : none;
+	e->table_name = f ? f[2] : none;
+	e->column_name = f ? f[3] : none;
+	e->row_key_source = f ? f[4] : none;
+	e->value_type = f ? f[5] : none;
+	e->session_role = f ? f[6] : none;
+	e->effective_role = f ? f[7] : none;
+	e->application_name = f ? f[8] : none;
+	e->client_addr = f ? f[SA_CONTEXT_ADDR_FIELD] : none;
 
 	*hash = nullptr;
 	*hashlen = 0;
-	if (!n[19])
+	if (!n[EA_HASH])
 	{
-		bytea	   *h = DatumGetByteaPP(v[19]);
+		bytea	   *h = DatumGetByteaPP(v[EA_HASH]);
 
 		*hash = (const uint8_t *) VARDATA_ANY(h);
 		*hashlen = VARSIZE_ANY_EXHDR(h);
@@ -181,12 +201,99 @@ decode_row(RowDecoder *d, TupleTableSlot *slot, sa_entry *e, const uint8_t **has
 	 * A link that is not exactly 32 bytes cannot be hashed as written:
 	 * report the entry as malformed rather than pad or cut it.
 	 */
-	bytea	   *prev = n[18] ? nullptr : DatumGetByteaPP(v[18]);
+	bytea	   *prev = n[EA_PREV_HASH] ? nullptr : DatumGetByteaPP(v[EA_PREV_HASH]);
 
 	if (prev != nullptr && VARSIZE_ANY_EXHDR(prev) == SA_DIGEST_LEN)
 		memcpy(e->prev_hash, VARDATA_ANY(prev), SA_DIGEST_LEN);
 	else
 		*hashlen = 0;
+}
+
+/* One row of log_contexts into d->contexts. */
+void
+load_context_row(TupleTableSlot *slot, RowDecoder *d)
+{
+	bool		found;
+
+	slot_getallattrs(slot);
+
+	Datum	   *v = slot->tts_values;
+	bool	   *n = slot->tts_isnull;
+
+	if (n[0])
+		return;					/* no entry can refer to it */
+
+	int64		id = DatumGetInt64(v[0]);
+	ContextRec *c = (ContextRec *) hash_search(d->contexts, &id, HASH_ENTER, &found);
+
+	if (found)
+	{
+		c->ambiguous = true;
+		return;
+	}
+	c->ambiguous = false;
+	for (int i = 0; i < SA_CONTEXT_NFIELDS; i++)
+	{
+		const char *src;
+		size_t		len;
+
+		if (n[i + 1])
+		{
+			c->f[i] = cstring_bytes(nullptr);
+			continue;
+		}
+		if (i == SA_CONTEXT_ADDR_FIELD)
+		{
+			src = DatumGetCString(DirectFunctionCall1(inet_out, v[i + 1]));
+			len = strlen(src);
+		}
+		else
+		{
+			text	   *t = DatumGetTextPP(v[i + 1]);
+
+			src = VARDATA_ANY(t);
+			len = VARSIZE_ANY_EXHDR(t);
+		}
+
+		char	   *copy = (char *) MemoryContextAlloc(d->cxt, Max(len, 1));
+
+		memcpy(copy, src, len);
+		c->f[i].data = copy;
+		c->f[i].len = len;
+		c->f[i].is_null = 0;
+	}
+}
+
+/*
+ * Read every stored context into d->contexts (they are few: one per
+ * combination of table, column, operation and who).
+ */
+void
+load_contexts(Relation rel, Snapshot snapshot, RowDecoder *d)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(ContextRec);
+	ctl.hcxt = d->cxt;
+	d->contexts = hash_create("sensitive_audit verify contexts", 256, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	TupleTableSlot *slot = table_slot_create(rel, nullptr);
+	TableScanDesc scan = table_beginscan_strat(rel, snapshot, 0, nullptr, true, false);
+
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		MemoryContext old = MemoryContextSwitchTo(d->rowcxt);
+
+		CHECK_FOR_INTERRUPTS();
+		load_context_row(slot, d);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(d->rowcxt);
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
 }
 
 /* ------------------------------------------------------------------------
@@ -457,19 +564,23 @@ sa_verifier *
 run_verifier(MemoryContext cxt)
 {
 	Oid			nsp = get_namespace_oid(SA_SCHEMA, false);
-	Oid			logid = get_relname_relid(SA_LOG, nsp);
-	Oid			pkeyid = get_relname_relid(SA_LOG_PKEY, nsp);
+	Oid			viewid = get_relname_relid(SA_LOG, nsp);
+	Oid			logid = get_relname_relid(SA_ENTRIES, nsp);
+	Oid			pkeyid = get_relname_relid(SA_ENTRIES_PKEY, nsp);
+	Oid			contextsid = get_relname_relid(SA_CONTEXTS, nsp);
 
-	if (!OidIsValid(logid) || !OidIsValid(pkeyid))
+	if (!OidIsValid(viewid) || !OidIsValid(logid) || !OidIsValid(pkeyid) || !OidIsValid(contextsid))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("relation %s.%s or its primary key is missing", SA_SCHEMA, SA_LOG)));
+				 errmsg("the audit log's storage is missing"),
+				 errdetail("%s.%s, %s.%s, its primary key and %s.%s must all exist.",
+						   SA_SCHEMA, SA_LOG, SA_SCHEMA, SA_ENTRIES, SA_SCHEMA, SA_CONTEXTS)));
 
 	/* Reading below SQL: check the privilege SQL would have checked. */
-	AclResult	acl = pg_class_aclcheck(logid, GetUserId(), ACL_SELECT);
+	AclResult	acl = pg_class_aclcheck(viewid, GetUserId(), ACL_SELECT);
 
 	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_TABLE, SA_SCHEMA "." SA_LOG);
+		aclcheck_error(acl, OBJECT_VIEW, SA_SCHEMA "." SA_LOG);
 
 	VerifyRun  *run = (VerifyRun *) MemoryContextAllocZero(cxt, sizeof(VerifyRun));
 	MemoryContextCallback *cb = (MemoryContextCallback *) MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
@@ -485,7 +596,10 @@ run_verifier(MemoryContext cxt)
 
 	Relation	log = table_open(logid, AccessShareLock);
 	Relation	pkey = index_open(pkeyid, AccessShareLock);
+	Relation	contexts = table_open(contextsid, AccessShareLock);
 	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+
+	load_contexts(contexts, snapshot, d);
 
 	if (!physical_pass(log, snapshot, new_verifier(run), d))
 	{
@@ -496,6 +610,7 @@ run_verifier(MemoryContext cxt)
 	check_core(sa_verifier_finish(run->verifier));
 
 	UnregisterSnapshot(snapshot);
+	table_close(contexts, AccessShareLock);
 	index_close(pkey, AccessShareLock);
 	table_close(log, AccessShareLock);
 	return run->verifier;

@@ -25,6 +25,7 @@ SELECT sensitive_audit.tag('pg_catalog.pg_class', 'relname');
 SELECT sensitive_audit.tag('pg_catalog.pg_authid', 'rolpassword');
 SELECT sensitive_audit.tag('information_schema.sql_features', 'feature_name');
 SELECT sensitive_audit.tag('sensitive_audit.log', 'new_value');
+SELECT sensitive_audit.tag('sensitive_audit.log_entries', 'new_value');
 SELECT sensitive_audit.tag('victims', 'cash');
 SELECT sensitive_audit.tag('wallets', 'w');
 SELECT sensitive_audit.tag('wallets', 'ws');

@@ -5,16 +5,45 @@ CREATE TABLE cards (id int PRIMARY KEY, pan text, holder text);
 SELECT sensitive_audit.tag('cards', 'pan');
 INSERT INTO cards VALUES (1, '4111', 'ann');
 
+-- the log as users see it (a view over the two storage tables)
 UPDATE sensitive_audit.log SET new_value = 'x';
 DELETE FROM sensitive_audit.log;
 TRUNCATE sensitive_audit.log;
 INSERT INTO sensitive_audit.log SELECT * FROM sensitive_audit.log LIMIT 1;
-COPY sensitive_audit.log FROM STDIN;
+COPY sensitive_audit.log (chain, seq) FROM STDIN;
+1	1000
 \.
-ALTER TABLE sensitive_audit.log DISABLE TRIGGER log_guard;
-ALTER TABLE sensitive_audit.log ADD COLUMN extra int;
-ALTER TABLE sensitive_audit.log DROP CONSTRAINT log_pkey;
-DROP TABLE sensitive_audit.log;
+ALTER VIEW sensitive_audit.log RENAME COLUMN new_value TO nv;
+-- a view that would hide every entry
+CREATE OR REPLACE VIEW sensitive_audit.log AS
+SELECT e.chain, e.seq, e.txid, e.event_time,
+	   c.operation, c.table_schema, c.table_name, c.column_name,
+	   e.row_key, c.row_key_source, e.old_value, e.new_value, c.value_type,
+	   c.session_role, c.effective_role, c.application_name, c.client_addr,
+	   e.backend_pid, e.prev_hash, e.hash, e.format, e.context
+  FROM sensitive_audit.log_entries e
+  LEFT JOIN sensitive_audit.log_contexts c ON c.id = e.context
+ WHERE false;
+SELECT count(*) > 0 AS still_shows_entries FROM sensitive_audit.log;
+DROP VIEW sensitive_audit.log;
+-- its storage, each statement refused even when it matches no row
+UPDATE sensitive_audit.log_entries SET new_value = 'x' WHERE false;
+DELETE FROM sensitive_audit.log_entries;
+TRUNCATE sensitive_audit.log_entries;
+INSERT INTO sensitive_audit.log_entries SELECT * FROM sensitive_audit.log_entries LIMIT 1;
+COPY sensitive_audit.log_entries FROM STDIN;
+\.
+UPDATE sensitive_audit.log_contexts SET table_name = 'x' WHERE false;
+DELETE FROM sensitive_audit.log_contexts;
+TRUNCATE sensitive_audit.log_contexts;
+INSERT INTO sensitive_audit.log_contexts SELECT * FROM sensitive_audit.log_contexts LIMIT 1;
+ALTER TABLE sensitive_audit.log_entries DISABLE TRIGGER log_guard;
+ALTER TABLE sensitive_audit.log_entries ADD COLUMN extra int;
+ALTER TABLE sensitive_audit.log_entries DROP CONSTRAINT log_entries_pkey;
+ALTER TABLE sensitive_audit.log_contexts DISABLE TRIGGER USER;
+ALTER TABLE sensitive_audit.log_contexts DROP CONSTRAINT log_contexts_pkey;
+DROP TABLE sensitive_audit.log_entries;
+DROP TABLE sensitive_audit.log_contexts;
 
 -- capture triggers stay on
 ALTER TABLE cards DISABLE TRIGGER sensitive_audit_capture;
@@ -48,7 +77,10 @@ RESET sensitive_audit.allow_drop;
 -- a restore may insert (the rows are then verified like any others)
 SET sensitive_audit.restoring = on;
 BEGIN;
-INSERT INTO sensitive_audit.log SELECT * FROM sensitive_audit.log WHERE FALSE;
+INSERT INTO sensitive_audit.log_contexts SELECT * FROM sensitive_audit.log_contexts WHERE FALSE;
+INSERT INTO sensitive_audit.log_entries SELECT * FROM sensitive_audit.log_entries WHERE FALSE;
+-- but never through the view
+INSERT INTO sensitive_audit.log SELECT * FROM sensitive_audit.log LIMIT 1;
 ROLLBACK;
 RESET sensitive_audit.restoring;
 

@@ -157,6 +157,15 @@ my $src_log = $src->safe_psql('app', $log_rows);
 my $src_hashes = $src->safe_psql('app',
 	q{SELECT chain, seq, encode(hash, 'hex') FROM sensitive_audit.log ORDER BY 1, 2});
 my $src_tagged = $src->safe_psql('app', $tagged_rows);
+# The shared fields live once per context in log_contexts; entries point to
+# them by id, so the ids must come through too.
+my $context_rows = q{
+SELECT id, operation, table_schema, table_name, column_name, row_key_source, value_type,
+	   session_role, effective_role, application_name, format('%s', client_addr)
+  FROM sensitive_audit.log_contexts ORDER BY id};
+my $src_contexts = $src->safe_psql('app', $context_rows);
+cmp_ok($src->safe_psql('app', 'SELECT count(*) FROM sensitive_audit.log_contexts'),
+	'<', $src_total, 'source: fewer contexts than entries (they are shared)');
 is($src->safe_psql('app',
 		q{SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY table_name, column_name)
 			FROM sensitive_audit.tagged_columns}),
@@ -202,7 +211,9 @@ ALTER DATABASE $db SET bytea_output = 'escape';
 is($dst->safe_psql('restored', 'SHOW TimeZone') . ' ' . $dst->safe_psql('restored', 'SHOW DateStyle'),
 	'Pacific/Chatham SQL, DMY', 'target database runs under different settings');
 
-# Without sensitive_audit.restoring the log's guard refuses its data.
+# Without sensitive_audit.restoring the guards of the log's two tables
+# (log_entries and log_contexts, behind the view sensitive_audit.log) refuse
+# their data.
 {
 	my ($stdout, $stderr);
 	my $rc = IPC::Run::run(
@@ -211,18 +222,32 @@ is($dst->safe_psql('restored', 'SHOW TimeZone') . ' ' . $dst->safe_psql('restore
 	ok(!$rc, 'pg_restore without sensitive_audit.restoring reports errors');
 	like(
 		$stderr,
-		qr/the audit log is insert-only: INSERT on sensitive_audit\.log is not allowed/,
-		'... because the log refuses the INSERT of its data');
-	is($dst->safe_psql('unguarded', 'SELECT count(*) FROM sensitive_audit.log'),
-		'0', '... and the log there stays empty');
-	my ($out, $err);
-	$dst->psql(
-		'unguarded',
-		q{INSERT INTO sensitive_audit.log SELECT 0, 1, '1', now(), 'INSERT', NULL, NULL, NULL, NULL,
-			NULL, NULL, NULL, NULL, 'x', 'x', NULL, NULL, 1, '\x00', '\x00', 1},
-		stdout => \$out,
-		stderr => \$err);
-	like($err, qr/insert-only/, 'a plain INSERT into the log is refused');
+		qr/the audit log is insert-only: INSERT on sensitive_audit\.log_entries is not allowed/,
+		'... because log_entries refuses the INSERT of its data');
+	like(
+		$stderr,
+		qr/the audit log is insert-only: INSERT on sensitive_audit\.log_contexts is not allowed/,
+		'... and so does log_contexts');
+	is($dst->safe_psql('unguarded',
+			q{SELECT (SELECT count(*) FROM sensitive_audit.log) || '/'
+				  || (SELECT count(*) FROM sensitive_audit.log_entries) || '/'
+				  || (SELECT count(*) FROM sensitive_audit.log_contexts)}),
+		'0/0/0', '... and the log there stays empty');
+	for my $insert (
+		q{INSERT INTO sensitive_audit.log_contexts (id, operation, session_role, effective_role)
+			VALUES (1, 'INSERT', 'x', 'x')},
+		q{INSERT INTO sensitive_audit.log_entries (chain, backend_pid, seq, txid, event_time, context,
+												   format, prev_hash, hash)
+			VALUES (0, 1, 1, '1', now(), 1, 1, '\x00', '\x00')},
+		q{INSERT INTO sensitive_audit.log (chain, seq, txid, event_time, operation, session_role,
+										   effective_role, backend_pid, prev_hash, hash, format)
+			VALUES (0, 1, '1', now(), 'INSERT', 'x', 'x', 1, '\x00', '\x00', 1)})
+	{
+		my ($out, $err);
+		my $rel = $insert =~ /INTO (\S+)/ ? $1 : '?';
+		$dst->psql('unguarded', $insert, stdout => \$out, stderr => \$err);
+		like($err, qr/insert-only: INSERT on \Q$rel\E is not allowed/, "a plain INSERT into $rel is refused");
+	}
 }
 
 # With it, the restore goes through.
@@ -235,6 +260,8 @@ is($dst->safe_psql('restored', 'SHOW TimeZone') . ' ' . $dst->safe_psql('restore
 
 is($dst->safe_psql('restored', 'SELECT count(*) FROM sensitive_audit.log'),
 	$src_total, 'target: as many log entries as the source');
+is($dst->safe_psql('restored', $context_rows), $src_contexts,
+	'target: the shared contexts as in the source, under the same ids');
 is($dst->safe_psql('restored',
 		q{SELECT chain, seq, encode(hash, 'hex') FROM sensitive_audit.log ORDER BY 1, 2}),
 	$src_hashes, 'target: same (chain, seq, hash) as the source');

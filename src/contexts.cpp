@@ -1,0 +1,520 @@
+/*
+ * contexts.cpp — the fields entries share, stored once.
+ *
+ * Most of an entry's texts repeat from one entry to the next: operation,
+ * table, column, value type, key source, and who made the change.  They are
+ * stored once per distinct combination (a "context") in log_contexts, and
+ * each entry refers to its context by id; the view sensitive_audit.log joins
+ * them back.  Hashing is unaffected: an entry's hash covers the texts
+ * themselves.
+ *
+ * A context's id is derived from its texts (a 64-bit hash of their
+ * length-prefixed encoding), so backends agree on it without talking to
+ * each other.  A new context is inserted by the first committing
+ * transaction that needs it, at pre-commit, before the chain lock is taken,
+ * under a lock on its id held to the end of the transaction.  Nobody waits
+ * for that lock: a transaction that finds an id locked (another transaction
+ * is inserting it, or has prepared with it) or taken by different texts
+ * (two contexts that hash alike) moves on to the next id and stores its own
+ * copy there.  So the same texts may be stored under a few ids, which is
+ * harmless (an entry refers to one id), and committers never queue behind
+ * each other, nor behind a prepared transaction, for a context.
+ *
+ * Each backend remembers the contexts it has seen committed; a context this
+ * transaction inserted is remembered only once the transaction commits.
+ */
+#include "sensitive_audit.hpp"
+
+const PendingField sa_context_fields[SA_CONTEXT_NFIELDS] = {
+	PF_OPERATION, PF_TABLE_SCHEMA, PF_TABLE_NAME, PF_COLUMN_NAME, PF_ROW_KEY_SOURCE,
+	PF_VALUE_TYPE, PF_SESSION_ROLE, PF_EFFECTIVE_ROLE, PF_APPLICATION_NAME, PF_CLIENT_ADDR,
+};
+
+/* Lock tags for context ids: an advisory key space apart from the chains'. */
+#define SA_CONTEXT_LOCK_FIELD4 0x5343
+
+namespace {
+
+struct CachedContext
+{
+	uint64		key;			/* hash of the encoding; the HTAB key */
+	int64		id;
+	int			len;
+	char	   *bytes;			/* the encoding, in cache_cxt */
+	bool		inserted_here;	/* by the current transaction: not yet known committed */
+};
+
+MemoryContext cache_cxt = nullptr;
+HTAB	   *cache = nullptr;
+
+/* Keys of the contexts the current transaction inserted. */
+uint64	   *inserted_keys = nullptr;
+int			n_inserted = 0;
+int			max_inserted = 0;
+
+void
+ensure_cache(void)
+{
+	if (cache != nullptr)
+		return;
+	if (cache_cxt == nullptr)
+		cache_cxt = AllocSetContextCreate(TopMemoryContext, "sensitive_audit contexts",
+										  ALLOCSET_SMALL_SIZES);
+
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(CachedContext);
+	ctl.hcxt = cache_cxt;
+	cache = hash_create("sensitive_audit contexts", 64, &ctl,
+						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
+ * The encoding a context is known by: for each field, its length as 4 bytes
+ * (-1 for NULL) and its bytes.
+ */
+void
+encode_field(StringInfo buf, const char *s, int len)
+{
+	int32		l = s ? len : -1;
+
+	appendBinaryStringInfo(buf, (const char *) &l, sizeof(l));
+	if (s)
+		appendBinaryStringInfo(buf, s, len);
+}
+
+void
+encode_pending(StringInfo buf, const PendingEntry *e)
+{
+	resetStringInfo(buf);
+	for (int i = 0; i < SA_CONTEXT_NFIELDS; i++)
+	{
+		const PendingStr *f = &e->f[sa_context_fields[i]];
+
+		encode_field(buf, f->str, f->len);
+	}
+}
+
+uint64
+encoding_key(StringInfo buf)
+{
+	return hash_bytes_extended((const unsigned char *) buf->data, buf->len, 0);
+}
+
+bool
+same_fields(const PendingEntry *a, const PendingEntry *b)
+{
+	for (int i = 0; i < SA_CONTEXT_NFIELDS; i++)
+	{
+		const PendingStr *x = &a->f[sa_context_fields[i]];
+		const PendingStr *y = &b->f[sa_context_fields[i]];
+
+		if (x->str != y->str || x->len != y->len)
+			return false;
+	}
+	return true;
+}
+
+CachedContext *
+cache_lookup(StringInfo buf, uint64 key)
+{
+	CachedContext *c = (CachedContext *) hash_search(cache, &key, HASH_FIND, nullptr);
+
+	if (c != nullptr && c->len == buf->len && memcmp(c->bytes, buf->data, buf->len) == 0)
+		return c;
+	return nullptr;
+}
+
+void
+note_inserted(uint64 key)
+{
+	if (n_inserted == max_inserted)
+	{
+		int			n = Max(16, 2 * max_inserted);
+
+		inserted_keys = inserted_keys
+			? (uint64 *) repalloc(inserted_keys, sizeof(uint64) * n)
+			: (uint64 *) MemoryContextAlloc(cache_cxt, sizeof(uint64) * n);
+		max_inserted = n;
+	}
+	inserted_keys[n_inserted++] = key;
+}
+
+void
+cache_store(StringInfo buf, uint64 key, int64 id, bool inserted_here)
+{
+	bool		found;
+	CachedContext *c = (CachedContext *) hash_search(cache, &key, HASH_ENTER, &found);
+
+	if (found && c->bytes)
+		pfree(c->bytes);
+	c->id = id;
+	c->len = buf->len;
+	c->bytes = (char *) MemoryContextAlloc(cache_cxt, Max(buf->len, 1));
+	memcpy(c->bytes, buf->data, buf->len);
+	c->inserted_here = inserted_here;
+	if (inserted_here)
+		note_inserted(key);
+}
+
+/* The row's fields, encoded as encode_pending() encodes a pending entry's. */
+void
+encode_row(StringInfo buf, TupleTableSlot *slot)
+{
+	resetStringInfo(buf);
+	slot_getallattrs(slot);
+	for (int i = 0; i < SA_CONTEXT_NFIELDS; i++)
+	{
+		Datum		d = slot->tts_values[i + 1];
+
+		if (slot->tts_isnull[i + 1])
+			encode_field(buf, nullptr, 0);
+		else if (i == SA_CONTEXT_ADDR_FIELD)
+		{
+			char	   *s = DatumGetCString(DirectFunctionCall1(inet_out, d));
+
+			encode_field(buf, s, (int) strlen(s));
+		}
+		else
+		{
+			text	   *t = DatumGetTextPP(d);
+
+			encode_field(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		}
+	}
+}
+
+struct ContextSink
+{
+	const SaStorage *storage;
+	Relation	rel;			/* opened when first needed */
+	Relation	pkey;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *probe_slot;
+	TupleTableSlot *insert_slot;
+	StringInfoData row;
+};
+
+void
+sink_open(ContextSink *s)
+{
+	if (s->rel != nullptr)
+		return;
+	s->rel = table_open(s->storage->contexts, RowExclusiveLock);
+	s->pkey = index_open(s->storage->contexts_pkey, RowExclusiveLock);
+	s->estate = CreateExecutorState();
+	s->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(s->rri, s->rel, 1, nullptr, 0);
+	s->rri->ri_TrigDesc = nullptr;	/* the guards are for SQL */
+	ExecOpenIndices(s->rri, false);
+	s->probe_slot = table_slot_create(s->rel, nullptr);
+	s->insert_slot = ExecInitExtraTupleSlot(s->estate, RelationGetDescr(s->rel), &TTSOpsVirtual);
+	initStringInfo(&s->row);
+}
+
+void
+sink_close(ContextSink *s)
+{
+	if (s->rel == nullptr)
+		return;
+	ExecDropSingleTupleTableSlot(s->probe_slot);
+	ExecCloseIndices(s->rri);
+	ExecResetTupleTable(s->estate->es_tupleTable, false);
+	FreeExecutorState(s->estate);
+	index_close(s->pkey, NoLock);
+	table_close(s->rel, NoLock);
+	s->rel = nullptr;
+}
+
+/*
+ * The stored context with this id, if any, encoded into s->row; *own says
+ * whether this transaction inserted it.  Read with a non-MVCC snapshot
+ * (committed rows and our own, now), which takes no serializable predicate
+ * locks; the caller holds the id's lock, so no one else is inserting it.
+ */
+bool
+probe(ContextSink *s, int64 id, bool *own)
+{
+	ScanKeyData skey;
+	IndexScanDesc scan;
+	bool		found = false;
+
+	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
+	scan = index_beginscan(s->rel, s->pkey, SnapshotSelf, 1, 0);
+	index_rescan(scan, &skey, 1, nullptr, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, s->probe_slot))
+	{
+		bool		should_free;
+		HeapTuple	tup = ExecFetchSlotHeapTuple(s->probe_slot, false, &should_free);
+
+		*own = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data));
+		if (should_free)
+			heap_freetuple(tup);
+		encode_row(&s->row, s->probe_slot);
+		found = true;
+	}
+	index_endscan(scan);
+	ExecClearTuple(s->probe_slot);
+	return found;
+}
+
+/* Insert a context from its encoding; below SQL, like the entries. */
+void
+insert_context(ContextSink *s, int64 id, const char *bytes, int len)
+{
+	TupleTableSlot *slot = s->insert_slot;
+	const char *p = bytes;
+
+	ExecClearTuple(slot);
+	slot->tts_values[0] = Int64GetDatum(id);
+	slot->tts_isnull[0] = false;
+	for (int i = 0; i < SA_CONTEXT_NFIELDS; i++)
+	{
+		int32		l;
+
+		Assert(p + sizeof(l) <= bytes + len);
+		memcpy(&l, p, sizeof(l));
+		p += sizeof(l);
+		slot->tts_isnull[i + 1] = l < 0;
+		if (l < 0)
+			slot->tts_values[i + 1] = (Datum) 0;
+		else if (i == SA_CONTEXT_ADDR_FIELD)
+			slot->tts_values[i + 1] = DirectFunctionCall1(inet_in, CStringGetDatum(pnstrdup(p, l)));
+		else
+			slot->tts_values[i + 1] = PointerGetDatum(cstring_to_text_with_len(p, l));
+		if (l > 0)
+			p += l;
+	}
+	ExecStoreVirtualTuple(slot);
+	table_tuple_insert(s->rel, slot, GetCurrentCommandId(true), 0, nullptr);
+	list_free(ExecInsertIndexTuples(s->rri, slot, s->estate, false, false, nullptr, NIL));
+	ResetPerTupleExprContext(s->estate);
+	ExecClearTuple(slot);
+}
+
+/* Lock a context id for the rest of the transaction, if it is free. */
+bool
+try_lock_context_id(int64 id)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) id >> 32), (uint32) id,
+						 SA_CONTEXT_LOCK_FIELD4);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * Find or create the stored context with this encoding; returns its id and
+ * remembers it.
+ */
+int64
+resolve_in_table(ContextSink *s, StringInfo enc, uint64 key)
+{
+	sink_open(s);
+	for (int64 id = (int64) key;; id++)
+	{
+		bool		own = false;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!try_lock_context_id(id))
+			continue;			/* being inserted by another transaction */
+		if (!probe(s, id, &own))
+		{
+			insert_context(s, id, enc->data, enc->len);
+			cache_store(enc, key, id, true);
+			return id;
+		}
+		if (s->row.len == enc->len && memcmp(s->row.data, enc->data, enc->len) == 0)
+		{
+			cache_store(enc, key, id, own);
+			return id;
+		}
+		/* other texts have this id: try the next one */
+	}
+}
+
+struct Miss
+{
+	uint64		key;
+	int			len;
+	char	   *bytes;
+};
+
+int
+miss_order(const void *a, const void *b)
+{
+	uint64		x = ((const Miss *) a)->key;
+	uint64		y = ((const Miss *) b)->key;
+
+	/* ids are the keys as int64: handle them in id order */
+	return (int64) x < (int64) y ? -1 : (int64) x > (int64) y ? 1 : 0;
+}
+
+struct ResolveState
+{
+	int64		prev_id;
+	const SaStorage *storage;
+	int64	   *ids;
+	bool	   *known;
+	int			i;
+	const PendingEntry *prev;
+	bool		prev_known;
+	StringInfoData enc;
+	Miss	   *misses;
+	int			nmisses;
+	int			maxmisses;
+	bool		second_pass;
+	ContextSink sink;
+};
+
+/* Note a context to look up in the table (once per transaction). */
+void
+add_miss(ResolveState *st, uint64 key)
+{
+	for (int m = 0; m < st->nmisses; m++)
+		if (st->misses[m].key == key && st->misses[m].len == st->enc.len
+			&& memcmp(st->misses[m].bytes, st->enc.data, st->enc.len) == 0)
+			return;
+	if (st->nmisses == st->maxmisses)
+	{
+		st->maxmisses = Max(8, 2 * st->maxmisses);
+		st->misses = st->misses ? (Miss *) repalloc(st->misses, sizeof(Miss) * st->maxmisses)
+			: (Miss *) palloc(sizeof(Miss) * st->maxmisses);
+	}
+
+	Miss	   *m = &st->misses[st->nmisses++];
+
+	m->key = key;
+	m->len = st->enc.len;
+	m->bytes = (char *) palloc(Max(st->enc.len, 1));
+	memcpy(m->bytes, st->enc.data, st->enc.len);
+}
+
+void
+resolve_one(const PendingEntry *e, void *arg)
+{
+	ResolveState *st = (ResolveState *) arg;
+	int			i = st->i++;
+	const PendingEntry *prev = st->prev;
+
+	st->prev = e;
+	if (st->known[i])
+	{
+		/* second pass: resolved the first time */
+		st->prev_id = st->ids[i];
+		st->prev_known = true;
+		return;
+	}
+	/* a row's entries and a statement's rows mostly share every text */
+	if (prev != nullptr && st->prev_known && same_fields(e, prev))
+	{
+		st->ids[i] = st->prev_id;
+		st->known[i] = true;
+		return;
+	}
+	encode_pending(&st->enc, e);
+
+	uint64		key = encoding_key(&st->enc);
+	CachedContext *c = cache_lookup(&st->enc, key);
+
+	st->prev_known = false;
+	if (c != nullptr)
+		st->ids[i] = c->id;
+	else if (st->second_pass)
+	{
+		/* only when two new contexts of this transaction share a key */
+		st->ids[i] = resolve_in_table(&st->sink, &st->enc, key);
+	}
+	else
+	{
+		add_miss(st, key);
+		return;
+	}
+	st->known[i] = st->prev_known = true;
+	st->prev_id = st->ids[i];
+}
+
+}							/* namespace */
+
+/*
+ * Set ids[i] to the context id of the i-th pending entry, storing the
+ * contexts not stored yet.  Runs in the caller's (short-lived) memory
+ * context, before the chain lock is taken.
+ */
+void
+sa_contexts_resolve(const SaStorage *s, int64 *ids)
+{
+	ResolveState st;
+	int			n = 0;
+
+	ensure_cache();
+	n = sa_pending_count();
+	memset(&st, 0, sizeof(st));
+	st.storage = s;
+	st.ids = ids;
+	st.known = (bool *) palloc0(sizeof(bool) * Max(n, 1));
+	st.sink.storage = s;
+	initStringInfo(&st.enc);
+
+	sa_pending_foreach(resolve_one, &st);
+	if (st.nmisses > 0)
+	{
+		qsort(st.misses, st.nmisses, sizeof(Miss), miss_order);
+		for (int m = 0; m < st.nmisses; m++)
+		{
+			resetStringInfo(&st.enc);
+			appendBinaryStringInfo(&st.enc, st.misses[m].bytes, st.misses[m].len);
+			(void) resolve_in_table(&st.sink, &st.enc, st.misses[m].key);
+		}
+		st.i = 0;
+		st.prev = nullptr;
+		st.prev_known = false;
+		st.second_pass = true;
+		sa_pending_foreach(resolve_one, &st);
+	}
+	sink_close(&st.sink);
+}
+
+/*
+ * At the end of a transaction: the contexts it inserted are now known to be
+ * stored for good, or (abort, or PREPARE: its fate is decided elsewhere)
+ * are forgotten.  Runs in abort processing too: nothing here can fail.
+ */
+void
+sa_contexts_xact_end(bool committed)
+{
+	if (cache != nullptr)
+	{
+		for (int i = 0; i < n_inserted; i++)
+		{
+			uint64		key = inserted_keys[i];
+			CachedContext *c = (CachedContext *) hash_search(cache, &key, HASH_FIND, nullptr);
+
+			if (c == nullptr || !c->inserted_here)
+				continue;
+			if (committed)
+				c->inserted_here = false;
+			else
+			{
+				pfree(c->bytes);
+				hash_search(cache, &key, HASH_REMOVE, nullptr);
+			}
+		}
+	}
+	n_inserted = 0;
+}
+
+/* Forget every remembered context (the table was dropped, replaced, ...). */
+void
+sa_contexts_forget(void)
+{
+	if (cache_cxt != nullptr)
+		MemoryContextReset(cache_cxt);
+	cache = nullptr;
+	inserted_keys = nullptr;
+	n_inserted = 0;
+	max_inserted = 0;
+}
