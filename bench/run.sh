@@ -190,7 +190,7 @@ table_of() { printf 't_%s\n' "$1"; }
 # Tables VACUUMed before a run of a variant: its table and its log.
 tables_to_vacuum() {
 	case $1 in
-	sa) echo "t_sa, sensitive_audit.log" ;;
+	sa) echo "t_sa, sensitive_audit.log_entries, sensitive_audit.log_contexts" ;;
 	plpgsql_chain) echo "t_plpgsql_chain, bench_audit_chain" ;;
 	plpgsql_jsonb) echo "t_plpgsql_jsonb, bench_audit_jsonb" ;;
 	*) echo "t_$1" ;;
@@ -610,26 +610,35 @@ storage_of() {
 	# Size of a log: entries, heap, indexes, and heap + indexes + TOAST.  The heap is counted
 	# as the pages that hold at least one entry: concurrent inserters make PostgreSQL extend a
 	# table by many empty pages at a time, which later entries fill, and counting those would
-	# charge a few hundred entries with tens of pages.
-	db_psql storage -F ' ' -c "SELECT count(*), 8192 * count(DISTINCT (ctid::text::point)[0]), pg_indexes_size('$1'),
+	# charge a few hundred entries with tens of pages.  A second table (sensitive_audit's
+	# shared contexts) is counted whole: heap, indexes and TOAST.
+	local extra=${2:-}
+	local xheap=0 xidx=0 xall=0
+	if [ -n "$extra" ]; then
+		xheap="pg_table_size('$extra')"
+		xidx="pg_indexes_size('$extra')"
+		xall="pg_total_relation_size('$extra')"
+	fi
+	db_psql storage -F ' ' -c "SELECT count(*), 8192 * count(DISTINCT (ctid::text::point)[0]) + $xheap,
+		pg_indexes_size('$1') + $xidx,
 		8192 * count(DISTINCT (ctid::text::point)[0]) + pg_indexes_size('$1')
 		+ coalesce((SELECT pg_total_relation_size(reltoastrelid) FROM pg_class
-					WHERE oid = '$1'::regclass AND reltoastrelid <> 0), 0)
+					WHERE oid = '$1'::regclass AND reltoastrelid <> 0), 0) + $xall
 		FROM $1"
 }
 for v in sa plpgsql_chain plpgsql_jsonb; do
 	case $v in
-	sa) log=sensitive_audit.log ;;
-	plpgsql_chain) log=bench_audit_chain ;;
-	plpgsql_jsonb) log=bench_audit_jsonb ;;
+	sa) log=sensitive_audit.log_entries extra=sensitive_audit.log_contexts ;;
+	plpgsql_chain) log=bench_audit_chain extra= ;;
+	plpgsql_jsonb) log=bench_audit_jsonb extra= ;;
 	esac
 	db_psql storage -c "SELECT bench_create_table('s_$v', $SROWS)" -c "SELECT bench_instrument('s_$v', '$v')" >/dev/null
-	read -r n0 h0 i0 t0 <<<"$(storage_of "$log")"
+	read -r n0 h0 i0 t0 <<<"$(storage_of "$log" "$extra")"
 	sa_as_user PGHOST="$SA_SOCKDIR" PGPORT="$SA_PORT_USED" PGUSER="$SA_PGUSER" PGDATABASE=storage \
 		PGOPTIONS="-c synchronous_commit=off" pgbench --no-vacuum -M prepared -D rows="$SROWS" \
 		-c 4 -j 2 -t $(((STORAGE_UPDATES + 3) / 4)) -f "$(script_for storage "s_$v")" >"$WORK/storage.out" 2>&1 ||
 		{ cat "$WORK/storage.out" >&2; sa_die "pgbench failed in the storage test"; }
-	read -r n1 h1 i1 t1 <<<"$(storage_of "$log")"
+	read -r n1 h1 i1 t1 <<<"$(storage_of "$log" "$extra")"
 	sa_psql -v ON_ERROR_STOP=1 -q -c "INSERT INTO bench_storage VALUES ('$v', $((n1 - n0)), $((h1 - h0)), $((i1 - i0)), $((t1 - t0)))"
 	progress "storage $v: $((n1 - n0)) entries, $(((t1 - t0) / (n1 - n0))) bytes each"
 done
@@ -829,7 +838,7 @@ report() {
 			round(total::numeric / entries) FROM bench_storage WHERE entries > 0" |
 		while read -r l e h i t; do
 			case $l in
-			sa) l='sensitive_audit.log' ;;
+			sa) l='sensitive_audit.log (log_entries + log_contexts)' ;;
 			plpgsql_chain) l='PL/pgSQL chain (bench_audit_chain)' ;;
 			plpgsql_jsonb) l='PL/pgSQL jsonb log (bench_audit_jsonb)' ;;
 			esac

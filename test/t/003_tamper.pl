@@ -568,6 +568,21 @@ expect_refused('TRUNCATE of the log view', 'TRUNCATE sensitive_audit.log',
 		stdout => \$out, stderr => \$err);
 	is($rc . $err, '0', 'UPDATE and DELETE of the log view matching no row: nothing done, nothing raised');
 }
+# In replica mode (as logical replication's apply worker runs) the view's
+# INSTEAD OF guard does not fire: PostgreSQL cannot make a view's trigger
+# ENABLE ALWAYS.  A write through the view must then still change nothing.
+{
+	my $before = $node->safe_psql('postgres', q{SELECT l::text FROM sensitive_audit.log l ORDER BY chain, seq});
+	my ($out, $err) = ('', '');
+	$node->psql('postgres',
+		"SET session_replication_role = replica;\n"
+		  . "UPDATE sensitive_audit.log SET new_value = 'x' WHERE chain = $c AND seq = $k;\n"
+		  . "DELETE FROM sensitive_audit.log WHERE chain = $c;\n"
+		  . "INSERT INTO sensitive_audit.log SELECT * FROM sensitive_audit.log WHERE chain = $c AND seq = $n",
+		stdout => \$out, stderr => \$err);
+	is($node->safe_psql('postgres', q{SELECT l::text FROM sensitive_audit.log l ORDER BY chain, seq}),
+		$before, 'writes through the log view in replica mode change nothing');
+}
 expect_refused('ALTER VIEW on the log (rename a column)', 'ALTER VIEW sensitive_audit.log RENAME COLUMN new_value TO nv',
 	qr/ERROR:  the audit log cannot be altered/);
 expect_refused('ALTER TABLE on the log view (rename a column)', 'ALTER TABLE sensitive_audit.log RENAME COLUMN new_value TO nv',
@@ -597,6 +612,13 @@ for my $t ([ 'log_entries', 'new_value', "chain = $c AND seq = $k" ],
 	expect_refused("DELETE from $tbl", "DELETE FROM sensitive_audit.$tbl WHERE $where",
 		insert_only('DELETE', $tbl));
 	expect_refused("DELETE from $tbl matching no row", "DELETE FROM sensitive_audit.$tbl WHERE false",
+		insert_only('DELETE', $tbl));
+	# The tables' guards are ENABLE ALWAYS: replica mode does not switch them off.
+	expect_refused("UPDATE of $tbl in replica mode",
+		"SET session_replication_role = replica; UPDATE sensitive_audit.$tbl SET $col = 'x' WHERE $where",
+		insert_only('UPDATE', $tbl));
+	expect_refused("DELETE from $tbl in replica mode",
+		"SET session_replication_role = replica; DELETE FROM sensitive_audit.$tbl WHERE $where",
 		insert_only('DELETE', $tbl));
 	expect_refused("TRUNCATE of $tbl", "TRUNCATE sensitive_audit.$tbl",
 		insert_only('TRUNCATE', $tbl));
