@@ -289,6 +289,11 @@ BEGIN
 				USING ERRCODE = 'insufficient_privilege',
 					  HINT = 'DROP EXTENSION sensitive_audit removes the whole history; see sensitive_audit.allow_drop.';
 		END IF;
+		IF obj.object_type = 'trigger' AND obj.object_identity LIKE '% on sensitive_audit.%' THEN
+			RAISE EXCEPTION 'the audit log''s guards cannot be dropped'
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = pg_catalog.format('%s keeps the log insert-only.', obj.object_identity);
+		END IF;
 		IF obj.object_type = 'trigger'
 		   AND pg_catalog.split_part(obj.object_identity, ' on ', 1)
 			   IN ('sensitive_audit_capture', 'sensitive_audit_truncate') THEN

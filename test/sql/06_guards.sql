@@ -42,6 +42,9 @@ ALTER TABLE sensitive_audit.log_entries ADD COLUMN extra int;
 ALTER TABLE sensitive_audit.log_entries DROP CONSTRAINT log_entries_pkey;
 ALTER TABLE sensitive_audit.log_contexts DISABLE TRIGGER USER;
 ALTER TABLE sensitive_audit.log_contexts DROP CONSTRAINT log_contexts_pkey;
+DROP TRIGGER log_guard ON sensitive_audit.log_entries;
+DROP TRIGGER log_guard_truncate ON sensitive_audit.log_contexts;
+DROP TRIGGER log_guard_view ON sensitive_audit.log;
 DROP TABLE sensitive_audit.log_entries;
 DROP TABLE sensitive_audit.log_contexts;
 
