@@ -1,20 +1,20 @@
 -- The log's storage: entries refer to shared contexts (operation, table,
 -- column, value type, key source, who), stored once each.
-CREATE TABLE accounts (id int PRIMARY KEY, iban text, owner text);
-INSERT INTO accounts SELECT g, 'DE' || g, 'o' || g FROM generate_series(1, 50) g;
-SELECT sensitive_audit.tag('accounts', 'iban', 'owner');
+CREATE TABLE stored_accounts (id int PRIMARY KEY, iban text, owner text);
+INSERT INTO stored_accounts SELECT g, 'DE' || g, 'o' || g FROM generate_series(1, 50) g;
+SELECT sensitive_audit.tag('stored_accounts', 'iban', 'owner');
 SET application_name = 'storage_test';
 
 -- fifty transactions, one context per changed column
 DO $$
 BEGIN
 	FOR i IN 1..50 LOOP
-		UPDATE accounts SET iban = iban || 'x' WHERE id = i;
+		UPDATE stored_accounts SET iban = iban || 'x' WHERE id = i;
 		COMMIT;
 	END LOOP;
 END;
 $$;
-UPDATE accounts SET owner = owner || 'y';
+UPDATE stored_accounts SET owner = owner || 'y';
 SELECT operation, column_name, count(*) AS entries, count(DISTINCT context) AS contexts
   FROM sensitive_audit.log WHERE application_name = 'storage_test'
  GROUP BY 1, 2 ORDER BY 1, 2;
@@ -34,9 +34,9 @@ CREATE TEMP TABLE scratch (x int);
 SET application_name = 'storage_test_abort';
 BEGIN;
 INSERT INTO scratch VALUES (1);
-UPDATE accounts SET iban = 'aborted' WHERE id = 1;
+UPDATE stored_accounts SET iban = 'aborted' WHERE id = 1;
 PREPARE TRANSACTION 'sa_storage_test';
-UPDATE accounts SET iban = 'committed' WHERE id = 1;
+UPDATE stored_accounts SET iban = 'committed' WHERE id = 1;
 SELECT new_value, application_name FROM sensitive_audit.log
  WHERE application_name = 'storage_test_abort' ORDER BY seq;
 SELECT count(*) AS entries_without_context FROM sensitive_audit.log_entries e
@@ -50,9 +50,9 @@ DROP EXTENSION sensitive_audit CASCADE;
 RESET client_min_messages;
 RESET sensitive_audit.allow_drop;
 CREATE EXTENSION sensitive_audit;
-SELECT sensitive_audit.tag('accounts', 'iban');
+SELECT sensitive_audit.tag('stored_accounts', 'iban');
 SET application_name = 'storage_test';
-UPDATE accounts SET iban = 'after reinstall' WHERE id = 2;
+UPDATE stored_accounts SET iban = 'after reinstall' WHERE id = 2;
 SELECT operation, column_name, new_value FROM sensitive_audit.log ORDER BY seq;
 SELECT count(*) AS entries_without_context FROM sensitive_audit.log_entries e
  WHERE NOT EXISTS (SELECT 1 FROM sensitive_audit.log_contexts c WHERE c.id = e.context);
