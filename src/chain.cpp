@@ -15,13 +15,15 @@
  *    previous holder's entries, and a chain's order is its commit order.  If
  *    the transaction fails after linking (say a serialization failure at
  *    commit), its entries vanish with it and the lock is released: the chain
- *    has no gap, because its head is read from the log, never remembered.
+ *    has no gap, because a head is remembered (heads.cpp) only once its
+ *    transaction has committed, and otherwise read from the log.
  *    A prepared transaction keeps the lock until COMMIT/ROLLBACK PREPARED.
  *  - Committers start at a chain chosen by their pid and take the first free
  *    chain without waiting, so concurrent commits spread over the chains and
  *    only wait when all are busy.
  * No shared memory is needed, so the library need not be preloaded, and a
- * crash leaves nothing to repair: the log itself is the state.
+ * crash leaves nothing to repair: the log itself is the state.  Preloaded,
+ * it keeps chain heads in shared memory as a cache of the log (heads.cpp).
  */
 #include "sensitive_audit.hpp"
 
@@ -85,6 +87,7 @@ bool		storage_callback_registered = false;
 void
 invalidate_storage(Datum arg, Oid relid)
 {
+	sa_heads_invalidate(relid);
 	if (relid == InvalidOid || relid == cached_storage.entries
 		|| relid == cached_storage.entries_pkey || relid == cached_storage.contexts
 		|| relid == cached_storage.contexts_pkey)
@@ -99,11 +102,7 @@ invalidate_storage(Datum arg, Oid relid)
 void
 sa_storage_relids(SaStorage *s)
 {
-	if (!storage_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(invalidate_storage, (Datum) 0);
-		storage_callback_registered = true;
-	}
+	sa_storage_watch();
 	if (!OidIsValid(cached_storage.entries) || !OidIsValid(cached_storage.entries_pkey)
 		|| !OidIsValid(cached_storage.contexts) || !OidIsValid(cached_storage.contexts_pkey))
 	{
@@ -116,6 +115,21 @@ sa_storage_relids(SaStorage *s)
 		cached_storage = found;
 	}
 	*s = cached_storage;
+}
+
+/*
+ * Register the relcache callback that forgets cached storage OIDs, contexts
+ * and (when preloaded) chain heads.  Every backend needs it as soon as it
+ * may see an invalidation of the log, not only backends that have linked.
+ */
+void
+sa_storage_watch(void)
+{
+	if (!storage_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(invalidate_storage, (Datum) 0);
+		storage_callback_registered = true;
+	}
 }
 
 namespace {
@@ -362,7 +376,7 @@ get_hasher(void)
 }							/* namespace */
 
 void
-sa_link_pending(void)
+sa_link_pending(bool preparing)
 {
 	if (!sa_pending_any())
 		return;
@@ -397,14 +411,19 @@ sa_link_pending(void)
 		elog(ERROR, "cached OID %u of %s.%s names relation \"%s\"",
 			 storage.entries, SA_SCHEMA, SA_ENTRIES, RelationGetRelationName(st.log));
 
-	Relation	pkey = index_open(storage.entries_pkey, RowExclusiveLock);
-
-	if (!read_chain_head(st.log, pkey, st.chain, &st.seq, st.prev))
+	/* the chain's head: remembered in shared memory, else read from the log */
+	sa_heads_begin(storage.entries, st.chain);
+	if (!sa_heads_lookup(storage.entries, st.chain, &st.seq, st.prev))
 	{
-		st.seq = 0;
-		memset(st.prev, 0, SA_DIGEST_LEN);
+		Relation	pkey = index_open(storage.entries_pkey, RowExclusiveLock);
+
+		if (!read_chain_head(st.log, pkey, st.chain, &st.seq, st.prev))
+		{
+			st.seq = 0;
+			memset(st.prev, 0, SA_DIGEST_LEN);
+		}
+		index_close(pkey, NoLock);
 	}
-	index_close(pkey, NoLock);
 
 	st.estate = CreateExecutorState();
 	st.rri = makeNode(ResultRelInfo);
@@ -417,6 +436,7 @@ sa_link_pending(void)
 
 	sa_pending_foreach(link_one, &st);
 	flush_batch(&st);
+	sa_heads_linked(st.seq, st.prev, preparing);
 
 	ExecCloseIndices(st.rri);
 	ExecResetTupleTable(st.estate->es_tupleTable, false);

@@ -2,8 +2,10 @@
  * sensitive_audit.cpp — module entry point: settings and transaction hooks.
  *
  * The library works without shared_preload_libraries: all shared state is in
- * the log itself (see chain.cpp).  Loading it at start-up only makes the
- * security-label provider available before the first audited change.
+ * the log itself (see chain.cpp).  Loaded at start-up, it also keeps each
+ * chain's head in shared memory, which saves reading it from the log at
+ * every commit (heads.cpp), and its security-label provider is available
+ * before the first audited change.
  */
 #include "sensitive_audit.hpp"
 
@@ -35,7 +37,7 @@ sa_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
-			sa_link_pending();
+			sa_link_pending(event == XACT_EVENT_PRE_PREPARE);
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
@@ -44,6 +46,7 @@ sa_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 			sa_pending_reset();
 			sa_contexts_xact_end(event == XACT_EVENT_COMMIT);
+			sa_heads_xact_end(event == XACT_EVENT_COMMIT);
 			sa_in_setup = false;
 			break;
 		default:
@@ -92,6 +95,11 @@ _PG_init(void)
 							 nullptr, nullptr, nullptr);
 
 	MarkGUCPrefixReserved("sensitive_audit");
+
+	/* chain heads in shared memory: only when preloaded (heads.cpp) */
+	if (process_shared_preload_libraries_in_progress)
+		sa_heads_init();
+	sa_storage_watch();
 
 	RegisterXactCallback(sa_xact_callback, nullptr);
 	RegisterSubXactCallback(sa_subxact_callback, nullptr);

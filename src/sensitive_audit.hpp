@@ -114,7 +114,17 @@ struct SaStorage
 	Oid			contexts_pkey;
 };
 extern void sa_storage_relids(SaStorage *s);
-extern void sa_link_pending(void);
+extern void sa_storage_watch(void);
+extern void sa_link_pending(bool preparing);
+
+/* heads.cpp */
+extern void sa_heads_init(void);
+extern bool sa_heads_lookup(Oid relid, int chain, uint64 *seq, uint8_t hash[SA_DIGEST_LEN]);
+extern void sa_heads_begin(Oid relid, int chain);
+extern void sa_heads_linked(uint64 seq, const uint8_t hash[SA_DIGEST_LEN], bool preparing);
+extern void sa_heads_xact_end(bool committed);
+extern void sa_heads_invalidate(Oid relid);
+extern void sa_heads_forget_table(Oid relid);
 
 /* contexts.cpp */
 extern void sa_contexts_resolve(const SaStorage *s, int64 *ids);

@@ -605,7 +605,11 @@ sensitive_audit_log_guard(PG_FUNCTION_ARGS)
 	/* restores write the storage tables, never the view */
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && sa_restoring
 		&& trigdata->tg_relation->rd_rel->relkind == RELKIND_RELATION)
+	{
+		/* restored entries extend chains behind the remembered heads */
+		sa_heads_forget_table(InvalidOid);
 		return PointerGetDatum(nullptr);
+	}
 
 	const char *what = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ? "INSERT"
 		: TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "UPDATE"
