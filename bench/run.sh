@@ -275,8 +275,9 @@ WORK=$(sa_mktemp_dir)
 # The cluster: like scripts/lib.sh's throwaway cluster (unix socket only, owned by SA_USER),
 # but durable (fsync on, so that synchronous_commit = on means something) and tuned for a
 # CPU-bound benchmark: everything in shared_buffers, no checkpoint or autovacuum during a run
-# (run.sh VACUUMs and CHECKPOINTs before every run instead).  pgaudit is preloaded for the
-# whole cluster; only the pgaudit variant's sessions set pgaudit.role.
+# (run.sh VACUUMs and CHECKPOINTs before every run instead).  sensitive_audit (as the
+# README recommends) and pgaudit are preloaded for the whole cluster; only the pgaudit
+# variant's sessions set pgaudit.role.
 bench_cluster_start() {
 	SA_PGDATA="$WORK/data"
 	SA_SOCKDIR="$WORK/sock"
@@ -288,8 +289,8 @@ bench_cluster_start() {
 	sa_as_user initdb --pgdata="$SA_PGDATA" --username="$SA_PGUSER" --auth=trust \
 		--encoding=UTF8 --no-locale --no-sync >"$WORK/initdb.log" 2>&1 ||
 		{ cat "$WORK/initdb.log" >&2; sa_die "initdb failed"; }
-	local preload=
-	[[ " $VARIANTS " != *" pgaudit "* ]] || preload=pgaudit
+	local preload=sensitive_audit
+	[[ " $VARIANTS " != *" pgaudit "* ]] || preload+=,pgaudit
 	sa_as_user tee -a "$SA_PGDATA/postgresql.conf" >/dev/null <<EOF
 
 # --- sensitive_audit benchmark cluster (bench/run.sh)
@@ -319,6 +320,11 @@ EOF
 }
 
 sa_section "cluster"
+# Others may run `make install` on this machine while the benchmark runs (a test suite
+# does).  The library is preloaded: the postmaster loads it once, now, and every backend
+# inherits it (a function call finds the library already loaded under the same file name and
+# never reads the file again), so what is measured is what was installed at this point.
+SO_SUM=$(md5sum "$PG_PKGLIBDIR/sensitive_audit.so" | cut -c1-12)
 bench_cluster_start
 PG_VERSION=$(sa_psql -Atq -c 'SHOW server_version')
 sa_note "PostgreSQL $PG_VERSION running as OS user $SA_USER in $WORK"
@@ -344,26 +350,11 @@ script_for() {
 	printf '%s\n' "$path"
 }
 
-# Others may run `make install` on this machine while the benchmark runs (a test suite
-# does): every run would then load whatever library is installed at that moment.  So the
-# cluster loads a private copy of the library, taken now: after CREATE EXTENSION, the
-# extension's C functions are pointed at the copy (a catalog update, fine in a throwaway
-# cluster), and the three databases are created at once, before the installed SQL script
-# can change either.
-mkdir -p "$WORK/lib"
-cp "$PG_PKGLIBDIR/sensitive_audit.so" "$WORK/lib/sensitive_audit.so"
-if sa_is_root; then chown -R "$SA_USER": "$WORK/lib"; fi
-SO_SUM=$(md5sum "$WORK/lib/sensitive_audit.so" | cut -c1-12)
-
 # A database with the extensions and the helpers.
 make_db() {
 	local db=$1
 	sa_psql -v ON_ERROR_STOP=1 -q -c "CREATE DATABASE $db"
-	# (CREATE EXTENSION loads the installed library to check its functions: the session that
-	# ran it must not go on to load the copy, which defines the same settings.)
-	db_psql "$db" -c 'CREATE EXTENSION pgcrypto' -c 'CREATE EXTENSION sensitive_audit' \
-		-c "UPDATE pg_catalog.pg_proc SET probin = '$WORK/lib/sensitive_audit.so'
-			WHERE probin = '\$libdir/sensitive_audit'" >/dev/null
+	db_psql "$db" -c 'CREATE EXTENSION pgcrypto' -c 'CREATE EXTENSION sensitive_audit' >/dev/null
 	db_psql "$db" -f "$WORK/plpgsql_chain.sql" -f "$WORK/setup.sql" >/dev/null
 }
 
@@ -718,14 +709,14 @@ report() {
 	printf '# sensitive_audit benchmark, %s\n\n' "$STARTED_AT"
 	printf -- '- command: `%s` (took %dm%02ds)\n' "$COMMAND_LINE" $((ELAPSED / 60)) $((ELAPSED % 60))
 	printf -- '- PostgreSQL %s; CPU: %s, %s cores; %s\n' "$PG_VERSION" "$CPU_MODEL" "$(nproc)" "$(uname -sr)"
-	printf -- '- sensitive_audit: %s; %s; library md5 %s, loaded from a private copy taken at the start' "$GIT_REV" "$BUILD_NOTE" "$SO_SUM"
+	printf -- '- sensitive_audit: %s; %s; library md5 %s, preloaded at the start' "$GIT_REV" "$BUILD_NOTE" "$SO_SUM"
 	if [ "$SO_SUM" != "$SO_SUM_END" ]; then
 		printf ' (the installed library was replaced during the run, by %s; the benchmark did not load it)' "$SO_SUM_END"
 	fi
 	printf '\n'
 	printf -- '- pgbench -M prepared, %d-row tables, %d s per run, %d repetition(s), variants interleaved (order rotated each repetition), VACUUM of the table and its log and CHECKPOINT before every run; -j = min(clients, 2)\n' \
 		"$ROWS" "$DURATION" "$REPS"
-	printf -- '- server: shared_buffers = 1GB, fsync = on, autovacuum = off, checkpoint_timeout = 1h, max_wal_size = 20GB, shared_preload_libraries = pgaudit (every variant; pgaudit.role = auditor only in the pgaudit sessions)\n\n'
+	printf -- '- server: shared_buffers = 1GB, fsync = on, autovacuum = off, checkpoint_timeout = 1h, max_wal_size = 20GB, shared_preload_libraries = sensitive_audit, pgaudit (every variant; pgaudit.role = auditor only in the pgaudit sessions)\n\n'
 
 	printf '## Throughput\n\n'
 	printf 'Median tps of plain; for the others, median tps as a ratio to plain in the same cell (median tps in brackets).\n\n'
