@@ -117,9 +117,15 @@ same_fields(const PendingEntry *a, const PendingEntry *b)
 	return true;
 }
 
+/*
+ * The cache may be reset by a relcache invalidation whenever the catalogs
+ * are read (opening a relation, say): every use goes through ensure_cache().
+ */
 CachedContext *
 cache_lookup(StringInfo buf, uint64 key)
 {
+	ensure_cache();
+
 	CachedContext *c = (CachedContext *) hash_search(cache, &key, HASH_FIND, nullptr);
 
 	if (c != nullptr && c->len == buf->len && memcmp(c->bytes, buf->data, buf->len) == 0)
@@ -146,6 +152,9 @@ void
 cache_store(StringInfo buf, uint64 key, int64 id, bool inserted_here)
 {
 	bool		found;
+
+	ensure_cache();
+
 	CachedContext *c = (CachedContext *) hash_search(cache, &key, HASH_ENTER, &found);
 
 	if (found && c->bytes)
