@@ -223,19 +223,32 @@ AS $$
 DECLARE
 	cmd record;
 	trg record;
+	target pg_catalog.oid;
 BEGIN
 	IF sensitive_audit._in_setup() THEN
 		RETURN;
 	END IF;
 	FOR cmd IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands()
-			   WHERE classid = 'pg_catalog.pg_class'::regclass
 	LOOP
-		IF cmd.objid IN ('sensitive_audit.log'::regclass, 'sensitive_audit.log_entries'::regclass,
-						 'sensitive_audit.log_contexts'::regclass, 'sensitive_audit.tag_info'::regclass) THEN
+		-- the relation a command changes: itself, or the owner of a rule
+		-- (CREATE RULE "_RETURN" redefines a view), trigger or policy
+		target := CASE cmd.classid
+			WHEN 'pg_catalog.pg_class'::regclass THEN cmd.objid
+			WHEN 'pg_catalog.pg_rewrite'::regclass THEN
+				(SELECT r.ev_class FROM pg_catalog.pg_rewrite r WHERE r.oid = cmd.objid)
+			WHEN 'pg_catalog.pg_trigger'::regclass THEN
+				(SELECT t.tgrelid FROM pg_catalog.pg_trigger t WHERE t.oid = cmd.objid)
+			WHEN 'pg_catalog.pg_policy'::regclass THEN
+				(SELECT p.polrelid FROM pg_catalog.pg_policy p WHERE p.oid = cmd.objid)
+		END;
+		CONTINUE WHEN target IS NULL;
+		IF target IN ('sensitive_audit.log'::regclass, 'sensitive_audit.log_entries'::regclass,
+					  'sensitive_audit.log_contexts'::regclass, 'sensitive_audit.tag_info'::regclass) THEN
 			RAISE EXCEPTION 'the audit log cannot be altered'
 				USING ERRCODE = 'insufficient_privilege',
 					  DETAIL = pg_catalog.format('%s would change %s.', cmd.command_tag, cmd.object_identity);
 		END IF;
+		CONTINUE WHEN cmd.classid <> 'pg_catalog.pg_class'::regclass;
 		FOR trg IN SELECT t.tgname, t.tgenabled FROM pg_catalog.pg_trigger t
 					WHERE t.tgrelid = cmd.objid
 					  AND t.tgname IN ('sensitive_audit_capture', 'sensitive_audit_truncate')

@@ -78,8 +78,9 @@ lookup_log_relid(const char *name)
 
 /*
  * The storage relations' OIDs, looked up once per backend and forgotten
- * when any of them is invalidated (dropped, or the extension reinstalled);
- * the remembered contexts go with them.
+ * when any of them is invalidated (dropped, or the extension reinstalled).
+ * The same callback tells contexts.cpp and heads.cpp, whose caches are tied
+ * to these relations too.
  */
 SaStorage	cached_storage;
 bool		storage_callback_registered = false;
@@ -88,13 +89,11 @@ void
 invalidate_storage(Datum arg, Oid relid)
 {
 	sa_heads_invalidate(relid);
+	sa_contexts_invalidate(relid);
 	if (relid == InvalidOid || relid == cached_storage.entries
 		|| relid == cached_storage.entries_pkey || relid == cached_storage.contexts
 		|| relid == cached_storage.contexts_pkey)
-	{
 		memset(&cached_storage, 0, sizeof(cached_storage));
-		sa_contexts_forget();
-	}
 }
 
 }							/* namespace */

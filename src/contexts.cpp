@@ -11,14 +11,17 @@
  * A context's id is derived from its texts (a 64-bit hash of their
  * length-prefixed encoding), so backends agree on it without talking to
  * each other.  A new context is inserted by the first committing
- * transaction that needs it, at pre-commit, before the chain lock is taken,
- * under a lock on its id held to the end of the transaction.  Nobody waits
- * for that lock: a transaction that finds an id locked (another transaction
- * is inserting it, or has prepared with it) or taken by different texts
- * (two contexts that hash alike) moves on to the next id and stores its own
- * copy there.  So the same texts may be stored under a few ids, which is
- * harmless (an entry refers to one id), and committers never queue behind
- * each other, nor behind a prepared transaction, for a context.
+ * transaction that needs it, at pre-commit, before the chain lock is taken.
+ * The id is probed with a dirty snapshot, which also shows rows other
+ * transactions are still inserting, under a lock on the id held only for
+ * the probe and the insert (so two transactions never insert one id at
+ * once, which would make the second fail on the primary key).  An id whose
+ * row another transaction has inserted but not yet committed (or has
+ * prepared with), or whose row holds other texts (two contexts that hash
+ * alike), is passed over for the next id, where this transaction stores its
+ * own copy.  So the same texts may be stored under a few ids, which is
+ * harmless (an entry refers to one id); nobody waits for another
+ * transaction to end, and no lock is kept until commit.
  *
  * Each backend remembers the contexts it has seen committed; a context this
  * transaction inserted is remembered only once the transaction commits.
@@ -46,6 +49,7 @@ struct CachedContext
 
 MemoryContext cache_cxt = nullptr;
 HTAB	   *cache = nullptr;
+Oid			cache_relid = InvalidOid;	/* the log_contexts the cache describes */
 
 /* Keys of the contexts the current transaction inserted. */
 uint64	   *inserted_keys = nullptr;
@@ -238,36 +242,53 @@ sink_close(ContextSink *s)
 	s->rel = nullptr;
 }
 
+enum ProbeResult
+{
+	PROBE_NONE,					/* no row has this id */
+	PROBE_COMMITTED,			/* a committed row (or our own), in s->row */
+	PROBE_IN_PROGRESS,			/* another transaction's row, not yet committed */
+};
+
 /*
- * The stored context with this id, if any, encoded into s->row; *own says
- * whether this transaction inserted it.  Read with a non-MVCC snapshot
- * (committed rows and our own, now), which takes no serializable predicate
- * locks; the caller holds the id's lock, so no one else is inserting it.
+ * The row with this id, if any, encoded into s->row; *own says whether this
+ * transaction inserted it.  Read with a dirty snapshot: committed rows, our
+ * own, and rows other transactions are inserting; no serializable
+ * predicate locks.  The caller holds the id's lock, so no one else is
+ * between probe and insert for it.
  */
-bool
+ProbeResult
 probe(ContextSink *s, int64 id, bool *own)
 {
 	ScanKeyData skey;
 	IndexScanDesc scan;
-	bool		found = false;
+	SnapshotData dirty;
+	ProbeResult result = PROBE_NONE;
 
+	InitDirtySnapshot(dirty);
 	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
-	scan = index_beginscan(s->rel, s->pkey, SnapshotSelf, 1, 0);
+	scan = index_beginscan(s->rel, s->pkey, &dirty, 1, 0);
 	index_rescan(scan, &skey, 1, nullptr, 0);
-	if (index_getnext_slot(scan, ForwardScanDirection, s->probe_slot))
+	while (index_getnext_slot(scan, ForwardScanDirection, s->probe_slot))
 	{
 		bool		should_free;
 		HeapTuple	tup = ExecFetchSlotHeapTuple(s->probe_slot, false, &should_free);
+		TransactionId xmin = HeapTupleHeaderGetXmin(tup->t_data);
 
-		*own = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data));
 		if (should_free)
 			heap_freetuple(tup);
+		if (TransactionIdIsValid(dirty.xmin) && !TransactionIdIsCurrentTransactionId(dirty.xmin))
+		{
+			result = PROBE_IN_PROGRESS;
+			break;
+		}
+		*own = TransactionIdIsCurrentTransactionId(xmin);
 		encode_row(&s->row, s->probe_slot);
-		found = true;
+		result = PROBE_COMMITTED;
+		break;
 	}
 	index_endscan(scan);
 	ExecClearTuple(s->probe_slot);
-	return found;
+	return result;
 }
 
 /* Insert a context from its encoding; below SQL, like the entries. */
@@ -304,17 +325,6 @@ insert_context(ContextSink *s, int64 id, const char *bytes, int len)
 	ExecClearTuple(slot);
 }
 
-/* Lock a context id for the rest of the transaction, if it is free. */
-bool
-try_lock_context_id(int64 id)
-{
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) id >> 32), (uint32) id,
-						 SA_CONTEXT_LOCK_FIELD4);
-	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
-}
-
 /*
  * Find or create the stored context with this encoding; returns its id and
  * remembers it.
@@ -325,23 +335,33 @@ resolve_in_table(ContextSink *s, StringInfo enc, uint64 key)
 	sink_open(s);
 	for (int64 id = (int64) key;; id++)
 	{
+		LOCKTAG		tag;
 		bool		own = false;
+		bool		stored = false;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!try_lock_context_id(id))
-			continue;			/* being inserted by another transaction */
-		if (!probe(s, id, &own))
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) id >> 32), (uint32) id,
+							 SA_CONTEXT_LOCK_FIELD4);
+		if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+			continue;			/* another transaction is probing it right now */
+
+		ProbeResult r = probe(s, id, &own);
+
+		if (r == PROBE_NONE)
 		{
 			insert_context(s, id, enc->data, enc->len);
-			cache_store(enc, key, id, true);
-			return id;
+			own = stored = true;
 		}
-		if (s->row.len == enc->len && memcmp(s->row.data, enc->data, enc->len) == 0)
+		else if (r == PROBE_COMMITTED && s->row.len == enc->len
+				 && memcmp(s->row.data, enc->data, enc->len) == 0)
+			stored = true;
+		LockRelease(&tag, ExclusiveLock, false);
+		if (stored)
 		{
 			cache_store(enc, key, id, own);
 			return id;
 		}
-		/* other texts have this id: try the next one */
+		/* someone else's uncommitted row, or other texts: try the next id */
 	}
 }
 
@@ -351,16 +371,6 @@ struct Miss
 	int			len;
 	char	   *bytes;
 };
-
-int
-miss_order(const void *a, const void *b)
-{
-	uint64		x = ((const Miss *) a)->key;
-	uint64		y = ((const Miss *) b)->key;
-
-	/* ids are the keys as int64: handle them in id order */
-	return (int64) x < (int64) y ? -1 : (int64) x > (int64) y ? 1 : 0;
-}
 
 struct ResolveState
 {
@@ -459,6 +469,12 @@ sa_contexts_resolve(const SaStorage *s, int64 *ids)
 	ResolveState st;
 	int			n = 0;
 
+	/* a cache made for another log_contexts (the extension reinstalled) is void */
+	if (cache_relid != s->contexts)
+	{
+		sa_contexts_forget();
+		cache_relid = s->contexts;
+	}
 	ensure_cache();
 	n = sa_pending_count();
 	memset(&st, 0, sizeof(st));
@@ -471,7 +487,6 @@ sa_contexts_resolve(const SaStorage *s, int64 *ids)
 	sa_pending_foreach(resolve_one, &st);
 	if (st.nmisses > 0)
 	{
-		qsort(st.misses, st.nmisses, sizeof(Miss), miss_order);
 		for (int m = 0; m < st.nmisses; m++)
 		{
 			resetStringInfo(&st.enc);
@@ -514,6 +529,14 @@ sa_contexts_xact_end(bool committed)
 		}
 	}
 	n_inserted = 0;
+}
+
+/* A relcache invalidation of relid (InvalidOid: of every relation). */
+void
+sa_contexts_invalidate(Oid relid)
+{
+	if (relid == InvalidOid || relid == cache_relid)
+		sa_contexts_forget();
 }
 
 /* Forget every remembered context (the table was dropped, replaced, ...). */

@@ -49,7 +49,9 @@ struct HeadEntry
 /*
  * The entries tables that have heads here, by database: a relcache
  * invalidation of any other relation (the common case) is then dismissed
- * without taking the lock.  Slots are only ever added, under the lock.
+ * without taking the lock.  Slots are written under the lock: a table gets
+ * one before its first head is stored, and gives it back when all its heads
+ * are forgotten (relid InvalidOid: a free slot below the high-water mark n).
  */
 #define SA_MAX_TABLES 64
 
@@ -69,6 +71,7 @@ shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 
 /* The head this transaction linked, to store at commit or forget at abort. */
 bool		linked = false;
+bool		restored = false;	/* this transaction restored entries */
 HeadKey		linked_key;
 uint64		linked_seq;
 uint8		linked_hash[SA_DIGEST_LEN];
@@ -100,8 +103,9 @@ heads_shmem_startup(void)
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(HeadKey);
 	info.entrysize = sizeof(HeadEntry);
+	/* fixed size: never grow into the shared memory the lock tables need */
 	heads = ShmemInitHash("sensitive_audit chain heads", SA_MAX_HEADS, SA_MAX_HEADS, &info,
-						  HASH_ELEM | HASH_BLOBS);
+						  HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	heads_lock = &(GetNamedLWLockTranche("sensitive_audit"))->lock;
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -113,6 +117,33 @@ make_key(HeadKey *key, Oid relid, int chain)
 	key->dbid = MyDatabaseId;
 	key->relid = relid;
 	key->chain = chain;
+}
+
+/* Give (dbid, relid) a slot in tables, if it has none; false if full.  Lock held. */
+bool
+watch_table(Oid dbid, Oid relid)
+{
+	int			free_slot = -1;
+
+	for (int i = 0; i < tables->n; i++)
+	{
+		if (tables->dbid[i] == dbid && tables->relid[i] == relid)
+			return true;
+		if (tables->relid[i] == InvalidOid && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+	{
+		if (tables->n == SA_MAX_TABLES)
+			return false;
+		free_slot = tables->n;
+	}
+	tables->dbid[free_slot] = dbid;
+	tables->relid[free_slot] = relid;
+	pg_write_barrier();
+	if (free_slot == tables->n)
+		tables->n = free_slot + 1;
+	return true;
 }
 
 void
@@ -207,6 +238,12 @@ sa_heads_linked(uint64 seq, const uint8_t hash[SA_DIGEST_LEN], bool preparing)
 void
 sa_heads_xact_end(bool committed)
 {
+	if (restored)
+	{
+		/* committers may have stored heads while the restore ran */
+		restored = false;
+		sa_heads_forget_table(InvalidOid);
+	}
 	if (!linked)
 		return;
 	linked = false;
@@ -225,24 +262,27 @@ sa_heads_xact_end(bool committed)
 		memcpy(e->hash, linked_hash, SA_DIGEST_LEN);
 	}
 
-	int			i;
-
-	for (i = 0; i < tables->n; i++)
-		if (tables->dbid[i] == linked_key.dbid && tables->relid[i] == linked_key.relid)
-			break;
-	if (i == tables->n && i < SA_MAX_TABLES)
-	{
-		tables->dbid[i] = linked_key.dbid;
-		tables->relid[i] = linked_key.relid;
-		pg_write_barrier();
-		tables->n = i + 1;
-	}
-	else if (i == tables->n && e != nullptr)
+	if (e != nullptr && !watch_table(linked_key.dbid, linked_key.relid))
 	{
 		/* no slot to watch the table's invalidations: do not keep its head */
 		hash_search(heads, &linked_key, HASH_REMOVE, nullptr);
 	}
 	LWLockRelease(heads_lock);
+}
+
+/*
+ * Entries are being restored into the log (an INSERT under
+ * sensitive_audit.restoring): they extend chains behind the remembered
+ * heads, so this database's heads are forgotten now and again when the
+ * restoring transaction ends.
+ */
+void
+sa_heads_restoring(void)
+{
+	if (heads == nullptr || restored)
+		return;
+	restored = true;
+	sa_heads_forget_table(InvalidOid);
 }
 
 /*
@@ -284,5 +324,9 @@ sa_heads_forget_table(Oid relid)
 		if (e->key.dbid == MyDatabaseId && (relid == InvalidOid || e->key.relid == relid))
 			hash_search(heads, &e->key, HASH_REMOVE, nullptr);
 	}
+	/* the table(s) have no heads left: their slots are free again */
+	for (int i = 0; i < tables->n; i++)
+		if (tables->dbid[i] == MyDatabaseId && (relid == InvalidOid || tables->relid[i] == relid))
+			tables->relid[i] = InvalidOid;
 	LWLockRelease(heads_lock);
 }

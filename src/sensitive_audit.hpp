@@ -123,12 +123,14 @@ extern bool sa_heads_lookup(Oid relid, int chain, uint64 *seq, uint8_t hash[SA_D
 extern void sa_heads_begin(Oid relid, int chain);
 extern void sa_heads_linked(uint64 seq, const uint8_t hash[SA_DIGEST_LEN], bool preparing);
 extern void sa_heads_xact_end(bool committed);
+extern void sa_heads_restoring(void);
 extern void sa_heads_invalidate(Oid relid);
 extern void sa_heads_forget_table(Oid relid);
 
 /* contexts.cpp */
 extern void sa_contexts_resolve(const SaStorage *s, int64 *ids);
 extern void sa_contexts_xact_end(bool committed);
+extern void sa_contexts_invalidate(Oid relid);
 extern void sa_contexts_forget(void);
 
 /* capture.cpp */

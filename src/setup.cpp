@@ -607,7 +607,7 @@ sensitive_audit_log_guard(PG_FUNCTION_ARGS)
 		&& trigdata->tg_relation->rd_rel->relkind == RELKIND_RELATION)
 	{
 		/* restored entries extend chains behind the remembered heads */
-		sa_heads_forget_table(InvalidOid);
+		sa_heads_restoring();
 		return PointerGetDatum(nullptr);
 	}
 

@@ -24,6 +24,19 @@ SELECT e.chain, e.seq, e.txid, e.event_time,
   FROM sensitive_audit.log_entries e
   LEFT JOIN sensitive_audit.log_contexts c ON c.id = e.context
  WHERE false;
+-- the same through the view's rewrite rule, and triggers or policies on the log
+CREATE OR REPLACE RULE "_RETURN" AS ON SELECT TO sensitive_audit.log DO INSTEAD
+SELECT e.chain, e.seq, e.txid, e.event_time,
+	   c.operation, c.table_schema, c.table_name, c.column_name,
+	   e.row_key, c.row_key_source, e.old_value, e.new_value, c.value_type,
+	   c.session_role, c.effective_role, c.application_name, c.client_addr,
+	   e.backend_pid, e.prev_hash, e.hash, e.format, e.context
+  FROM sensitive_audit.log_entries e
+  LEFT JOIN sensitive_audit.log_contexts c ON c.id = e.context
+ WHERE false;
+CREATE TRIGGER hide BEFORE INSERT ON sensitive_audit.log_entries
+	FOR EACH ROW EXECUTE FUNCTION sensitive_audit.log_guard();
+CREATE POLICY hide ON sensitive_audit.log_contexts USING (false);
 SELECT count(*) > 0 AS still_shows_entries FROM sensitive_audit.log;
 DROP VIEW sensitive_audit.log;
 -- its storage, each statement refused even when it matches no row

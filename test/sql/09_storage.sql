@@ -57,3 +57,24 @@ SELECT operation, column_name, new_value FROM sensitive_audit.log ORDER BY seq;
 SELECT count(*) AS entries_without_context FROM sensitive_audit.log_entries e
  WHERE NOT EXISTS (SELECT 1 FROM sensitive_audit.log_contexts c WHERE c.id = e.context);
 SELECT bool_and(ok) AS all_ok FROM sensitive_audit.verify();
+
+-- a transaction that needs many new contexts (here one per application
+-- name) keeps no lock per context: 20,000 would not fit in the lock table
+CREATE TABLE many_contexts (id int PRIMARY KEY, v text);
+INSERT INTO many_contexts VALUES (1, 'v');
+SELECT sensitive_audit.tag('many_contexts', 'v');
+DO $$
+BEGIN
+	FOR i IN 1..20000 LOOP
+		PERFORM set_config('application_name', 'many_contexts_' || i, true);
+		UPDATE many_contexts SET v = 'v' || i WHERE id = 1;
+	END LOOP;
+END;
+$$;
+RESET application_name;
+SELECT count(*) AS entries, count(DISTINCT application_name) AS application_names,
+	   count(DISTINCT context) AS contexts
+  FROM sensitive_audit.log WHERE table_name = 'many_contexts' AND operation = 'UPDATE';
+SELECT count(*) AS entries_without_context FROM sensitive_audit.log_entries e
+ WHERE NOT EXISTS (SELECT 1 FROM sensitive_audit.log_contexts c WHERE c.id = e.context);
+SELECT bool_and(ok) AS all_ok FROM sensitive_audit.verify();
