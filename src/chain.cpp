@@ -83,7 +83,6 @@ lookup_log_relid(const char *name)
  * to these relations too.
  */
 SaStorage	cached_storage;
-bool		storage_callback_registered = false;
 
 void
 invalidate_storage(Datum arg, Oid relid)
@@ -101,7 +100,6 @@ invalidate_storage(Datum arg, Oid relid)
 void
 sa_storage_relids(SaStorage *s)
 {
-	sa_storage_watch();
 	if (!OidIsValid(cached_storage.entries) || !OidIsValid(cached_storage.entries_pkey)
 		|| !OidIsValid(cached_storage.contexts) || !OidIsValid(cached_storage.contexts_pkey))
 	{
@@ -119,16 +117,13 @@ sa_storage_relids(SaStorage *s)
 /*
  * Register the relcache callback that forgets cached storage OIDs, contexts
  * and (when preloaded) chain heads.  Every backend needs it as soon as it
- * may see an invalidation of the log, not only backends that have linked.
+ * may see an invalidation of the log, not only backends that have linked:
+ * _PG_init calls it, once per process.
  */
 void
 sa_storage_watch(void)
 {
-	if (!storage_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(invalidate_storage, (Datum) 0);
-		storage_callback_registered = true;
-	}
+	CacheRegisterRelcacheCallback(invalidate_storage, (Datum) 0);
 }
 
 namespace {

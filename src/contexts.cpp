@@ -172,6 +172,39 @@ cache_store(StringInfo buf, uint64 key, int64 id, bool inserted_here)
 		note_inserted(key);
 }
 
+}							/* namespace */
+
+/*
+ * Field i (in sa_context_fields order) of a log_contexts row whose
+ * attributes are deformed: its text as the entry's hash covers it, in
+ * *data (valid while the slot's row and the current memory context are),
+ * or false for NULL.  The one place that says how a stored context reads
+ * back; linking (to recognise a stored context) and verify() both use it.
+ */
+bool
+sa_context_field(TupleTableSlot *slot, int i, const char **data, int *len)
+{
+	Datum		d = slot->tts_values[i + 1];
+
+	if (slot->tts_isnull[i + 1])
+		return false;
+	if (i == SA_CONTEXT_ADDR_FIELD)
+	{
+		*data = DatumGetCString(DirectFunctionCall1(inet_out, d));
+		*len = (int) strlen(*data);
+	}
+	else
+	{
+		text	   *t = DatumGetTextPP(d);
+
+		*data = VARDATA_ANY(t);
+		*len = (int) VARSIZE_ANY_EXHDR(t);
+	}
+	return true;
+}
+
+namespace {
+
 /* The row's fields, encoded as encode_pending() encodes a pending entry's. */
 void
 encode_row(StringInfo buf, TupleTableSlot *slot)
@@ -180,22 +213,12 @@ encode_row(StringInfo buf, TupleTableSlot *slot)
 	slot_getallattrs(slot);
 	for (int i = 0; i < SA_CONTEXT_NFIELDS; i++)
 	{
-		Datum		d = slot->tts_values[i + 1];
+		const char *data = nullptr;
+		int			len = 0;
 
-		if (slot->tts_isnull[i + 1])
-			encode_field(buf, nullptr, 0);
-		else if (i == SA_CONTEXT_ADDR_FIELD)
-		{
-			char	   *s = DatumGetCString(DirectFunctionCall1(inet_out, d));
-
-			encode_field(buf, s, (int) strlen(s));
-		}
-		else
-		{
-			text	   *t = DatumGetTextPP(d);
-
-			encode_field(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-		}
+		if (!sa_context_field(slot, i, &data, &len))
+			data = nullptr;
+		encode_field(buf, data, len);
 	}
 }
 

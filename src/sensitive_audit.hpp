@@ -130,6 +130,7 @@ extern void sa_heads_forget_table(Oid relid);
 /* contexts.cpp */
 extern void sa_contexts_resolve(const SaStorage *s, int64 *ids);
 extern void sa_contexts_xact_end(bool committed);
+extern bool sa_context_field(TupleTableSlot *slot, int i, const char **data, int *len);
 extern void sa_contexts_invalidate(Oid relid);
 extern void sa_contexts_forget(void);
 

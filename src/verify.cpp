@@ -235,24 +235,12 @@ load_context_row(TupleTableSlot *slot, RowDecoder *d)
 	for (int i = 0; i < SA_CONTEXT_NFIELDS; i++)
 	{
 		const char *src;
-		size_t		len;
+		int			len;
 
-		if (n[i + 1])
+		if (!sa_context_field(slot, i, &src, &len))
 		{
 			c->f[i] = cstring_bytes(nullptr);
 			continue;
-		}
-		if (i == SA_CONTEXT_ADDR_FIELD)
-		{
-			src = DatumGetCString(DirectFunctionCall1(inet_out, v[i + 1]));
-			len = strlen(src);
-		}
-		else
-		{
-			text	   *t = DatumGetTextPP(v[i + 1]);
-
-			src = VARDATA_ANY(t);
-			len = VARSIZE_ANY_EXHDR(t);
 		}
 
 		char	   *copy = (char *) MemoryContextAlloc(d->cxt, Max(len, 1));
