@@ -393,6 +393,14 @@ struct Miss
 	uint64		key;
 	int			len;
 	char	   *bytes;
+	int			next;			/* another miss with the same key, or -1 */
+};
+
+/* Misses by key: the first of the misses with that key. */
+struct MissSlot
+{
+	uint64		key;			/* hash key; must be first */
+	int			first;
 };
 
 struct ResolveState
@@ -408,6 +416,7 @@ struct ResolveState
 	Miss	   *misses;
 	int			nmisses;
 	int			maxmisses;
+	HTAB	   *miss_slots;		/* made with the first miss */
 	bool		second_pass;
 	ContextSink sink;
 };
@@ -416,8 +425,24 @@ struct ResolveState
 void
 add_miss(ResolveState *st, uint64 key)
 {
-	for (int m = 0; m < st->nmisses; m++)
-		if (st->misses[m].key == key && st->misses[m].len == st->enc.len
+	bool		found;
+
+	if (st->miss_slots == nullptr)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(MissSlot);
+		ctl.hcxt = CurrentMemoryContext;
+		st->miss_slots = hash_create("sensitive_audit new contexts", 16, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	MissSlot   *slot = (MissSlot *) hash_search(st->miss_slots, &key, HASH_ENTER, &found);
+
+	for (int m = found ? slot->first : -1; m >= 0; m = st->misses[m].next)
+		if (st->misses[m].len == st->enc.len
 			&& memcmp(st->misses[m].bytes, st->enc.data, st->enc.len) == 0)
 			return;
 	if (st->nmisses == st->maxmisses)
@@ -427,12 +452,14 @@ add_miss(ResolveState *st, uint64 key)
 			: (Miss *) palloc(sizeof(Miss) * st->maxmisses);
 	}
 
-	Miss	   *m = &st->misses[st->nmisses++];
+	Miss	   *m = &st->misses[st->nmisses];
 
 	m->key = key;
 	m->len = st->enc.len;
 	m->bytes = (char *) palloc(Max(st->enc.len, 1));
 	memcpy(m->bytes, st->enc.data, st->enc.len);
+	m->next = found ? slot->first : -1;
+	slot->first = st->nmisses++;
 }
 
 void
