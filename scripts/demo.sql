@@ -115,7 +115,7 @@ DO $$ BEGIN RAISE EXCEPTION 'demo check failed: the log changed although every c
 
 \echo
 \echo '==== 7. Tampering by force: a superuser switches the guards off, rewrites an entry, and switches them back on'
-ALTER EVENT TRIGGER sensitive_audit_guard_ddl DISABLE;
+ALTER EVENT TRIGGER sensitive_audit_enforce_ddl DISABLE;
 -- The log is a view over two tables; the entry's own values are in log_entries.
 ALTER TABLE sensitive_audit.log_entries DISABLE TRIGGER USER;
 UPDATE sensitive_audit.log_entries SET new_value = '000-00-0000'
@@ -127,7 +127,7 @@ SELECT format('ALTER TABLE sensitive_audit.log_entries ENABLE ALWAYS TRIGGER %I'
 FROM pg_catalog.pg_trigger
 WHERE tgrelid = 'sensitive_audit.log_entries'::regclass AND NOT tgisinternal
 ORDER BY tgname \gexec
-ALTER EVENT TRIGGER sensitive_audit_guard_ddl ENABLE ALWAYS;
+ALTER EVENT TRIGGER sensitive_audit_enforce_ddl ENABLE ALWAYS;
 
 \echo
 \echo '==== 8. Verification catches it: the chain reports the first entry whose content changed'

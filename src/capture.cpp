@@ -2,15 +2,16 @@
  * capture.cpp — the triggers that turn changes to tagged columns into
  * pending log entries.
  *
- * tag() puts two triggers on an audited table, both ENABLE ALWAYS:
- *   sensitive_audit_capture   AFTER INSERT OR DELETE OR UPDATE OF <tagged>
- *                             FOR EACH ROW;
- *   sensitive_audit_truncate  BEFORE TRUNCATE FOR EACH STATEMENT.
- * The capture trigger's own column list (pg_trigger.tgattr) is the list of
- * tagged columns: it follows renames, is dumped by name, and an UPDATE that
- * names no tagged column never queues the trigger at all, which makes such
- * updates nearly free.  AFTER row triggers see the row as finally written
- * (a BEFORE trigger could log a row another BEFORE trigger then changes).
+ * The capture triggers (setup.cpp makes them, from the catalog of what is
+ * tagged) are AFTER ROW triggers, so they see the row as finally written:
+ * whatever BEFORE triggers or generated columns did to it.  The UPDATE
+ * trigger's WHEN clause has already compared the old and new tagged and key
+ * columns before the event was queued; here each tagged column is compared
+ * again and only those whose value really changed are recorded.  A change of
+ * the row key is recorded as a REKEY entry, so that each key's history
+ * stays true.  capture() records only from the canonical triggers: any other
+ * trigger that calls it gets an error, so nobody mints entries with it, and
+ * the columns it records come from the catalog, never from the trigger.
  *
  * Values are written as canonical text that does not depend on the writer's
  * session: output functions of date/time, interval, float and bytea types
@@ -18,6 +19,10 @@
  * bytea_output, so for those types (and arrays, ranges, composites and
  * domains that contain them) we pin those settings for the duration of the
  * output call.  money depends on lc_monetary and is refused at tag time.
+ *
+ * event_time is the wall clock (clock_timestamp()) when the trigger ran for
+ * the row: for AFTER ROW triggers, at the end of the statement that made the
+ * change, so never before the change itself.
  */
 #include "sensitive_audit.hpp"
 
@@ -36,7 +41,12 @@ struct ColumnInfo
 	bool		typbyval;
 };
 
-/* Per audited relation, built once and dropped on relcache invalidation. */
+/*
+ * Per audited relation, built once and dropped on relcache invalidation
+ * (any trigger change, tag() and untag() among them) and on renames of
+ * schemas and types.
+ */
+#define SA_MAX_TRIGGERS 4
 struct RelationInfo
 {
 	Oid			relid;			/* hash key */
@@ -49,10 +59,28 @@ struct RelationInfo
 	int			nkeys;
 	ColumnInfo *keys;			/* row key columns, sorted as jsonb sorts keys */
 	const char *key_source;
+	bool		key_is_values;	/* no primary key or replica identity */
+	Bitmapset  *tagged_attnums;
+	Bitmapset  *key_attnums;
+	int			nchecked;		/* triggers found canonical, by OID */
+	Oid			checked[SA_MAX_TRIGGERS];
 };
 
 HTAB	   *relation_infos = nullptr;
 pg_tz	   *utc_tz = nullptr;
+
+void
+invalidate_all_relation_info(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS status;
+	RelationInfo *info;
+
+	if (relation_infos == nullptr)
+		return;
+	hash_seq_init(&status, relation_infos);
+	while ((info = (RelationInfo *) hash_seq_search(&status)) != nullptr)
+		info->valid = false;
+}
 
 void
 invalidate_relation_info(Datum arg, Oid relid)
@@ -152,33 +180,26 @@ jsonb_key_cmp(const void *a, const void *b)
 	return memcmp(ca->name, cb->name, ca->namelen);
 }
 
-/* The key columns of an index, or false if it has expressions. */
-bool
-index_key_columns(Relation rel, Oid indexoid, RelationInfo *info)
+/* ColumnInfos for a set of attribute numbers, in attnum order. */
+ColumnInfo *
+columns_of(Relation rel, Bitmapset *attnums, int *n)
 {
-	Relation	index = index_open(indexoid, AccessShareLock);
-	int			nkeys = index->rd_index->indnkeyatts;
-	bool		ok = true;
+	ColumnInfo *cols = (ColumnInfo *) palloc0(sizeof(ColumnInfo) * Max(bms_num_members(attnums), 1));
+	int			attnum = -1;
 
-	info->keys = (ColumnInfo *) palloc0(sizeof(ColumnInfo) * nkeys);
-	for (int i = 0; i < nkeys; i++)
-	{
-		AttrNumber	attnum = index->rd_index->indkey.values[i];
-
-		if (attnum <= 0)
-		{
-			ok = false;
-			break;
-		}
-		fill_column(&info->keys[i], rel, attnum);
-	}
-	info->nkeys = ok ? nkeys : 0;
-	index_close(index, AccessShareLock);
-	return ok;
+	*n = 0;
+	while ((attnum = bms_next_member(attnums, attnum)) >= 0)
+		fill_column(&cols[(*n)++], rel, (AttrNumber) attnum);
+	return cols;
 }
 
+/*
+ * Build the relation's info from the catalog of what is tagged.  It is
+ * built in a context of the transaction's and moved to the cache only when
+ * complete, so an error half way leaves no half-built entry behind.
+ */
 RelationInfo *
-get_relation_info(Relation rel, Trigger *trigger)
+get_relation_info(Relation rel)
 {
 	Oid			relid = RelationGetRelid(rel);
 	bool		found;
@@ -195,48 +216,90 @@ get_relation_info(Relation rel, Trigger *trigger)
 		relation_infos = hash_create("sensitive_audit relation info", 64, &ctl,
 									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	info = (RelationInfo *) hash_search(relation_infos, &relid, HASH_ENTER, &found);
+	info = (RelationInfo *) hash_search(relation_infos, &relid, HASH_FIND, &found);
 	if (found && info->valid)
 		return info;
-	/*
-	 * Entries queued in this transaction point at the old names and type
-	 * names: keep them until the transaction ends.
-	 */
-	if (found && info->cxt != nullptr)
-		MemoryContextSetParent(info->cxt, TopTransactionContext);
-	info->valid = false;
-	info->cxt = AllocSetContextCreate(CacheMemoryContext, "sensitive_audit relation",
-									  ALLOCSET_SMALL_SIZES);
 
-	MemoryContext old = MemoryContextSwitchTo(info->cxt);
+	RelationInfo fresh;
+	MemoryContext cxt = AllocSetContextCreate(TopTransactionContext, "sensitive_audit relation",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	Oid			root = sa_tagged_root(relid);
 
-	info->schema = get_namespace_name(RelationGetNamespace(rel));
-	info->relname = pstrdup(RelationGetRelationName(rel));
-	info->ncols = trigger->tgnattr;
-	info->cols = (ColumnInfo *) palloc0(sizeof(ColumnInfo) * Max(info->ncols, 1));
-	for (int i = 0; i < info->ncols; i++)
-		fill_column(&info->cols[i], rel, trigger->tgattr[i]);
+	if (!OidIsValid(root))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("relation \"%s\" has capture triggers but no tagged columns",
+						RelationGetRelationName(rel)),
+				 errdetail("sensitive_audit.tag_info, the catalog of what is tagged, does not list it."),
+				 errhint("If this database was updated from sensitive_audit 1.0, run ALTER EXTENSION sensitive_audit UPDATE.")));
+
+	memset(&fresh, 0, sizeof(fresh));
+	fresh.relid = relid;
+	fresh.cxt = cxt;
+	fresh.schema = get_namespace_name(RelationGetNamespace(rel));
+	fresh.relname = pstrdup(RelationGetRelationName(rel));
+	fresh.tagged_attnums = sa_tagged_attnums(rel, sa_catalog_columns(root));
+	fresh.cols = columns_of(rel, fresh.tagged_attnums, &fresh.ncols);
 
 	/* The row's key: primary key, else replica identity, else tagged values. */
-	Oid			pk = RelationGetPrimaryKeyIndex(rel);
-	Oid			ri = RelationGetReplicaIndex(rel);
-
-	info->nkeys = 0;
-	if (OidIsValid(pk) && index_key_columns(rel, pk, info))
-		info->key_source = "primary key";
-	else if (OidIsValid(ri) && index_key_columns(rel, ri, info))
-		info->key_source = "replica identity";
+	fresh.key_attnums = sa_key_attnums(rel, &fresh.key_source);
+	if (fresh.key_attnums != nullptr)
+	{
+		fresh.keys = columns_of(rel, fresh.key_attnums, &fresh.nkeys);
+	}
 	else
 	{
-		info->key_source = "tagged values";
-		info->nkeys = info->ncols;
-		info->keys = (ColumnInfo *) palloc0(sizeof(ColumnInfo) * Max(info->ncols, 1));
-		memcpy(info->keys, info->cols, sizeof(ColumnInfo) * info->ncols);
+		fresh.key_source = "tagged values";
+		fresh.key_is_values = true;
+		fresh.nkeys = fresh.ncols;
+		fresh.keys = (ColumnInfo *) palloc0(sizeof(ColumnInfo) * Max(fresh.ncols, 1));
+		memcpy(fresh.keys, fresh.cols, sizeof(ColumnInfo) * fresh.ncols);
 	}
-	qsort(info->keys, info->nkeys, sizeof(ColumnInfo), jsonb_key_cmp);
+	qsort(fresh.keys, fresh.nkeys, sizeof(ColumnInfo), jsonb_key_cmp);
 	MemoryContextSwitchTo(old);
+
+	/*
+	 * Complete: into the cache.  Entries queued in this transaction point at
+	 * the old names and type names: keep the old context until the
+	 * transaction ends.
+	 */
+	info = (RelationInfo *) hash_search(relation_infos, &relid, HASH_ENTER, &found);
+	if (found && info->cxt != nullptr)
+		MemoryContextSetParent(info->cxt, TopTransactionContext);
+	MemoryContextSetParent(cxt, CacheMemoryContext);
+	*info = fresh;
 	info->valid = true;
 	return info;
+}
+
+/*
+ * Refuse to record from anything but a canonical capture trigger: a
+ * trigger of the owner's that calls capture() must neither mint entries nor
+ * stand in for the real one.
+ */
+void
+check_trigger(RelationInfo *info, Relation rel, const Trigger *trigger)
+{
+	for (int i = 0; i < info->nchecked; i++)
+		if (info->checked[i] == trigger->tgoid)
+			return;
+
+	const char *problem;
+	SaTriggerState state = sa_trigger_problem(trigger, info->tagged_attnums, info->key_attnums,
+											  &problem);
+
+	if (state == SA_TRIGGER_NOT_OURS)
+		problem = "Only the capture triggers sensitive_audit makes may call it.";
+	if (state != SA_TRIGGER_CANONICAL && state != SA_TRIGGER_STALE_KEY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("sensitive_audit refuses to record from trigger \"%s\" on \"%s\"",
+						trigger->tgname, RelationGetRelationName(rel)),
+				 errdetail_internal("%s", problem),
+				 errhint("Tag and untag columns with sensitive_audit.tag() and untag(); they make the capture triggers.")));
+	if (info->nchecked < SA_MAX_TRIGGERS)
+		info->checked[info->nchecked++] = trigger->tgoid;
 }
 
 }							/* namespace */
@@ -346,21 +409,23 @@ row_key_text(RelationInfo *info, HeapTuple tuple, TupleDesc desc, int *len)
 }
 
 static void
-queue_entry(RelationInfo *info, ColumnInfo *col, const char *operation,
+queue_entry(RelationInfo *info, ColumnInfo *col, const char *operation, TimestampTz when,
 			const char *key, int keylen,
 			const char *oldv, int oldlen, const char *newv, int newlen)
 {
-	PendingEntry *e = sa_pending_new();
+	PendingEntry *e = sa_pending_new(when);
 
 	sa_pending_set_shared(e, PF_OPERATION, operation, (int) strlen(operation));
 	sa_pending_set_shared(e, PF_TABLE_SCHEMA, info->schema, (int) strlen(info->schema));
 	sa_pending_set_shared(e, PF_TABLE_NAME, info->relname, (int) strlen(info->relname));
-	sa_pending_set_shared(e, PF_COLUMN_NAME, col->name, col->namelen);
+	if (col != nullptr)
+		sa_pending_set_shared(e, PF_COLUMN_NAME, col->name, col->namelen);
 	sa_pending_set_shared(e, PF_ROW_KEY, key, keylen);
 	sa_pending_set_shared(e, PF_ROW_KEY_SOURCE, info->key_source, (int) strlen(info->key_source));
 	sa_pending_set_shared(e, PF_OLD_VALUE, oldv, oldlen);
 	sa_pending_set_shared(e, PF_NEW_VALUE, newv, newlen);
-	sa_pending_set_shared(e, PF_VALUE_TYPE, col->type_name, (int) strlen(col->type_name));
+	if (col != nullptr)
+		sa_pending_set_shared(e, PF_VALUE_TYPE, col->type_name, (int) strlen(col->type_name));
 	sa_pending_fill_who(e);
 }
 
@@ -371,6 +436,7 @@ capture_whole_row(RelationInfo *info, HeapTuple tuple, TupleDesc desc, const cha
 {
 	int			keylen;
 	const char *key = row_key_text(info, tuple, desc, &keylen);
+	TimestampTz now = GetCurrentTimestamp();
 
 	for (int i = 0; i < info->ncols; i++)
 	{
@@ -379,15 +445,77 @@ capture_whole_row(RelationInfo *info, HeapTuple tuple, TupleDesc desc, const cha
 		const char *text = column_text(col, tuple, desc, &len);
 
 		if (is_new)
-			queue_entry(info, col, operation, key, keylen, nullptr, 0, text, len);
+			queue_entry(info, col, operation, now, key, keylen, nullptr, 0, text, len);
 		else
-			queue_entry(info, col, operation, key, keylen, text, len, nullptr, 0);
+			queue_entry(info, col, operation, now, key, keylen, text, len, nullptr, 0);
 	}
 }
 
 extern "C" {
 PG_FUNCTION_INFO_V1(sensitive_audit_capture);
 PG_FUNCTION_INFO_V1(sensitive_audit_capture_truncate);
+}
+
+/* Did any of the columns differ between the two tuples? */
+static bool
+columns_differ(ColumnInfo *cols, int n, HeapTuple a, HeapTuple b, TupleDesc desc)
+{
+	for (int i = 0; i < n; i++)
+	{
+		bool		anull,
+					bnull;
+		Datum		av = heap_getattr(a, cols[i].attnum, desc, &anull);
+		Datum		bv = heap_getattr(b, cols[i].attnum, desc, &bnull);
+
+		if (anull != bnull)
+			return true;
+		if (!anull && !datum_image_eq(av, bv, cols[i].typbyval, cols[i].typlen))
+			return true;
+	}
+	return false;
+}
+
+static void
+capture_update(RelationInfo *info, HeapTuple oldtup, HeapTuple newtup, TupleDesc desc)
+{
+	const char *key = nullptr;
+	int			keylen = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	/*
+	 * A new row key: the row's history goes on under the new key, and a
+	 * REKEY entry (row_key: the old key; old_value, new_value: both keys)
+	 * says so.  Without a key of its own a row is known by its tagged
+	 * values, whose changes are recorded anyway.
+	 */
+	if (!info->key_is_values && columns_differ(info->keys, info->nkeys, oldtup, newtup, desc))
+	{
+		int			newkeylen;
+		const char *newkey = row_key_text(info, newtup, desc, &newkeylen);
+
+		key = row_key_text(info, oldtup, desc, &keylen);
+		queue_entry(info, nullptr, "REKEY", now, key, keylen, key, keylen, newkey, newkeylen);
+		key = newkey;
+		keylen = newkeylen;
+	}
+
+	for (int i = 0; i < info->ncols; i++)
+	{
+		ColumnInfo *col = &info->cols[i];
+
+		/* only columns whose value really changed */
+		if (!columns_differ(col, 1, oldtup, newtup, desc))
+			continue;
+		if (key == nullptr)
+			key = row_key_text(info, oldtup, desc, &keylen);
+
+		int			oldlen,
+					newlen;
+		const char *oldtext = column_text(col, oldtup, desc, &oldlen);
+		const char *newtext = column_text(col, newtup, desc, &newlen);
+
+		queue_entry(info, col, "UPDATE", now, key, keylen, oldtext, oldlen, newtext, newlen);
+	}
 }
 
 extern "C" Datum
@@ -402,60 +530,35 @@ sensitive_audit_capture(PG_FUNCTION_ARGS)
 
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
-	RelationInfo *info = get_relation_info(rel, trigdata->tg_trigger);
+	RelationInfo *info = get_relation_info(rel);
 
+	check_trigger(info, rel, trigdata->tg_trigger);
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 		capture_whole_row(info, trigdata->tg_trigtuple, desc, "INSERT", true);
 	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 		capture_whole_row(info, trigdata->tg_trigtuple, desc, "DELETE", false);
 	else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
-	{
-		HeapTuple	oldtup = trigdata->tg_trigtuple;
-		HeapTuple	newtup = trigdata->tg_newtuple;
-		const char *key = nullptr;
-		int			keylen = 0;
-
-		for (int i = 0; i < info->ncols; i++)
-		{
-			ColumnInfo *col = &info->cols[i];
-			bool		oldnull,
-						newnull;
-			Datum		oldv = heap_getattr(oldtup, col->attnum, desc, &oldnull);
-			Datum		newv = heap_getattr(newtup, col->attnum, desc, &newnull);
-
-			/* only columns whose value really changed */
-			if (oldnull && newnull)
-				continue;
-			if (!oldnull && !newnull &&
-				datum_image_eq(oldv, newv, col->typbyval, col->typlen))
-				continue;
-
-			if (key == nullptr)
-				key = row_key_text(info, oldtup, desc, &keylen);
-
-			int			oldlen,
-						newlen;
-			const char *oldtext = column_text(col, oldtup, desc, &oldlen);
-			const char *newtext = column_text(col, newtup, desc, &newlen);
-
-			queue_entry(info, col, "UPDATE", key, keylen, oldtext, oldlen, newtext, newlen);
-		}
-	}
+		capture_update(info, trigdata->tg_trigtuple, trigdata->tg_newtuple, desc);
 	else
 		sa_called_wrongly("capture", "fired by INSERT, UPDATE or DELETE");
 
 	return PointerGetDatum(nullptr);
 }
 
-/* Queue TRUNCATE entries for every visible row of one table with storage. */
+/*
+ * Queue one entry per tagged column of every row of rel (a table with
+ * storage).  The snapshot is taken now, not the statement's: TRUNCATE calls
+ * this once it holds its lock, and must record the rows committed while it
+ * waited for it, which are the rows it removes.
+ */
 static void
-capture_truncated_rows(Relation rel, Trigger *trigger)
+capture_all_rows(Relation rel, const char *operation, bool as_new)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	Snapshot	snapshot = GetActiveSnapshot();
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
 	HeapTuple	tuple;
-	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "sensitive_audit truncate row",
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "sensitive_audit row",
 												 ALLOCSET_DEFAULT_SIZES);
 
 	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != nullptr)
@@ -463,36 +566,40 @@ capture_truncated_rows(Relation rel, Trigger *trigger)
 		MemoryContext old = MemoryContextSwitchTo(rowcxt);
 
 		/* the relation info may be rebuilt meanwhile; look it up per row */
-		capture_whole_row(get_relation_info(rel, trigger), tuple, desc, "TRUNCATE", false);
+		capture_whole_row(get_relation_info(rel), tuple, desc, operation, as_new);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(rowcxt);
+		CHECK_FOR_INTERRUPTS();
 	}
 	table_endscan(scan);
+	UnregisterSnapshot(snapshot);
 	MemoryContextDelete(rowcxt);
 }
 
-/* Our capture trigger on rel, if any. */
-static Trigger *
-find_capture_trigger(Relation rel)
+/*
+ * Record every row of rel and its partitions (ATTACH PARTITION of a table
+ * that holds rows: they become rows of a tagged table).
+ */
+void
+sa_capture_rows(Relation rel, const char *operation, bool as_new)
 {
-	TriggerDesc *td = rel->trigdesc;
+	ListCell   *lc;
 
-	if (td == nullptr)
-		return nullptr;
-	for (int i = 0; i < td->numtriggers; i++)
+	foreach(lc, find_all_inheritors(RelationGetRelid(rel), AccessShareLock, nullptr))
 	{
-		if (strcmp(td->triggers[i].tgname, SA_CAPTURE_TRIGGER) == 0)
-			return &td->triggers[i];
+		Relation	r = table_open(lfirst_oid(lc), NoLock);
+
+		if (RELKIND_HAS_STORAGE(r->rd_rel->relkind))
+			capture_all_rows(r, operation, as_new);
+		table_close(r, NoLock);
 	}
-	return nullptr;
 }
 
 /*
- * BEFORE TRUNCATE: record the tagged values of every row about to go.  On a
- * partitioned table the trigger is on the parent only (statement triggers
- * are not cloned), so the parent's trigger reads every leaf partition; a
- * leaf truncated on its own has a trigger of its own (see setup.cpp), which
- * stays silent when the parent is being truncated in the same statement.
+ * BEFORE TRUNCATE: record the tagged values of every row about to go.  A
+ * TRUNCATE of a partitioned table fires the trigger of each partition it
+ * empties (setup.cpp gives every partition one), so the parent's own stays
+ * silent.
  */
 extern "C" Datum
 sensitive_audit_capture_truncate(PG_FUNCTION_ARGS)
@@ -504,14 +611,11 @@ sensitive_audit_capture_truncate(PG_FUNCTION_ARGS)
 		sa_called_wrongly("capture_truncate", "fired BEFORE TRUNCATE");
 
 	Relation	rel = trigdata->tg_relation;
+	RelationInfo *info = get_relation_info(rel);
 
-	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
-		return PointerGetDatum(nullptr);	/* each leaf's own trigger fires */
-
-	Trigger    *capture = find_capture_trigger(rel);
-
-	if (capture != nullptr)
-		capture_truncated_rows(rel, capture);
+	check_trigger(info, rel, trigdata->tg_trigger);
+	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		capture_all_rows(rel, "TRUNCATE", false);
 	return PointerGetDatum(nullptr);
 }
 
@@ -547,7 +651,61 @@ sa_type_supported(Oid typid, Oid *bad_type)
 	}
 	if (get_typtype(base) == TYPTYPE_RANGE)
 		return sa_type_supported(get_range_subtype(base), bad_type);
+	if (get_typtype(base) == TYPTYPE_MULTIRANGE)
+		return sa_type_supported(get_multirange_range(base), bad_type);
 	return true;
+}
+
+/*
+ * Does a value of type typid contain a value of type target: is it target,
+ * or a domain, array, range, multirange or composite built on it?
+ */
+bool
+sa_type_contains(Oid typid, Oid target)
+{
+	for (int depth = 0; depth < 64 && OidIsValid(typid); depth++)
+	{
+		if (typid == target)
+			return true;
+
+		char		typtype = get_typtype(typid);
+		Oid			elem = get_element_type(typid);
+
+		if (OidIsValid(elem))
+			typid = elem;
+		else if (typtype == TYPTYPE_DOMAIN)
+		{
+			/* one level at a time: the target may be a domain in between */
+			HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+
+			if (!HeapTupleIsValid(tup))
+				return false;
+			typid = ((Form_pg_type) GETSTRUCT(tup))->typbasetype;
+			ReleaseSysCache(tup);
+		}
+		else if (typtype == TYPTYPE_RANGE)
+			typid = get_range_subtype(typid);
+		else if (typtype == TYPTYPE_MULTIRANGE)
+			typid = get_multirange_range(typid);
+		else if (typtype == TYPTYPE_COMPOSITE)
+		{
+			TupleDesc	desc = lookup_rowtype_tupdesc(typid, -1);
+			bool		found = false;
+
+			for (int i = 0; i < desc->natts && !found; i++)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, i);
+
+				if (!att->attisdropped)
+					found = sa_type_contains(att->atttypid, target);
+			}
+			ReleaseTupleDesc(desc);
+			return found;
+		}
+		else
+			return false;
+	}
+	return false;
 }
 
 /*
@@ -572,4 +730,7 @@ void
 sa_capture_init(void)
 {
 	CacheRegisterRelcacheCallback(invalidate_relation_info, (Datum) 0);
+	/* entries name schemas and types: a rename shows in the next ones */
+	CacheRegisterSyscacheCallback(NAMESPACEOID, invalidate_all_relation_info, (Datum) 0);
+	CacheRegisterSyscacheCallback(TYPEOID, invalidate_all_relation_info, (Datum) 0);
 }

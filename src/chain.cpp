@@ -226,6 +226,8 @@ flush_batch(LinkState *st)
 {
 	if (st->nslots == 0)
 		return;
+	/* a large commit can be cancelled while it links: its entries go with it */
+	CHECK_FOR_INTERRUPTS();
 	/* most commits link one entry: the plain insert path is lighter then */
 	if (st->nslots == 1)
 		table_tuple_insert(st->log, st->slots[0], GetCurrentCommandId(true), 0, nullptr);
@@ -373,7 +375,10 @@ void
 sa_link_pending(bool preparing)
 {
 	if (!sa_pending_any())
+	{
+		sa_pending_linked();	/* nothing may be queued from here on */
 		return;
+	}
 
 	SaStorage	storage;
 	LinkState	st;
@@ -398,32 +403,35 @@ sa_link_pending(bool preparing)
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 
-	st.chain = lock_some_chain();
+	/*
+	 * Every lock on the log this commit needs is taken before its chain's:
+	 * whoever could make us wait for one then delays only this commit, not
+	 * every committer queued behind the chain.
+	 */
 	st.fxid = GetTopFullTransactionId();
 	st.log = table_open(storage.entries, RowExclusiveLock);
 	if (strcmp(RelationGetRelationName(st.log), SA_ENTRIES) != 0)
 		elog(ERROR, "cached OID %u of %s.%s names relation \"%s\"",
 			 storage.entries, SA_SCHEMA, SA_ENTRIES, RelationGetRelationName(st.log));
-
-	/* the chain's head: remembered in shared memory, else read from the log */
-	sa_heads_begin(storage.entries, st.chain);
-	if (!sa_heads_lookup(storage.entries, st.chain, &st.seq, st.prev))
-	{
-		Relation	pkey = index_open(storage.entries_pkey, RowExclusiveLock);
-
-		if (!read_chain_head(st.log, pkey, st.chain, &st.seq, st.prev))
-		{
-			st.seq = 0;
-			memset(st.prev, 0, SA_DIGEST_LEN);
-		}
-		index_close(pkey, NoLock);
-	}
-
 	st.estate = CreateExecutorState();
 	st.rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(st.rri, st.log, 1, nullptr, 0);
 	st.rri->ri_TrigDesc = nullptr;	/* the guards are for SQL, not for us */
 	ExecOpenIndices(st.rri, false);
+
+	Relation	pkey = index_open(storage.entries_pkey, RowExclusiveLock);
+
+	st.chain = lock_some_chain();
+
+	/* the chain's head: remembered in shared memory, else read from the log */
+	sa_heads_begin(storage.entries, st.chain);
+	if (!sa_heads_lookup(storage.entries, st.chain, &st.seq, st.prev)
+		&& !read_chain_head(st.log, pkey, st.chain, &st.seq, st.prev))
+	{
+		st.seq = 0;
+		memset(st.prev, 0, SA_DIGEST_LEN);
+	}
+	index_close(pkey, NoLock);
 	st.maxslots = 64;
 	st.slots = (TupleTableSlot **) palloc0(sizeof(TupleTableSlot *) * st.maxslots);
 	st.rowcxt = AllocSetContextCreate(cxt, "sensitive_audit link batch", ALLOCSET_DEFAULT_SIZES);
@@ -439,7 +447,7 @@ sa_link_pending(bool preparing)
 	PopActiveSnapshot();
 	CommandCounterIncrement();
 
-	sa_pending_reset();
+	sa_pending_linked();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 }

@@ -46,6 +46,13 @@ struct PendingQueue
 
 PendingQueue *queue = nullptr;
 
+/*
+ * Set once this transaction's entries are linked: an entry queued after
+ * that (by another module's pre-commit work, say) could never enter a
+ * chain, so it is an error rather than silently dropped.
+ */
+bool		linked = false;
+
 /* client address of this backend, computed once (it cannot change) */
 bool		client_addr_done = false;
 char	   *client_addr_text = nullptr;
@@ -101,9 +108,19 @@ client_addr(void)
 
 }							/* namespace */
 
+/*
+ * A new entry, stamped with when its change happened: the caller passes the
+ * wall clock read when it captured the row (see capture.cpp).
+ */
 PendingEntry *
-sa_pending_new(void)
+sa_pending_new(TimestampTz event_time)
 {
+	if (linked)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot record a change after the transaction's audit entries were linked"),
+				 errdetail("A change to a tagged column was made while the transaction was committing.")));
+
 	PendingQueue *q = get_queue();
 	PendingEntry *e;
 
@@ -114,7 +131,7 @@ sa_pending_new(void)
 	}
 	e = &q->entries[q->length++];
 	memset(e, 0, sizeof(PendingEntry));
-	e->event_time = GetCurrentStatementStartTimestamp();
+	e->event_time = event_time;
 	e->backend_pid = MyProcPid;
 	return e;
 }
@@ -209,13 +226,23 @@ sa_pending_foreach(sa_pending_visitor fn, void *arg)
 }
 
 /*
- * Forget the queue.  Its memory belongs to the top transaction and goes away
- * with it; only the pointer needs clearing.
+ * The queue was linked: nothing more may be queued in this transaction.
+ * The queue's memory belongs to the top transaction and goes away with it;
+ * only the pointer needs clearing.
  */
 void
-sa_pending_reset(void)
+sa_pending_linked(void)
 {
 	queue = nullptr;
+	linked = true;
+}
+
+/* The transaction ended (committed, prepared or aborted). */
+void
+sa_pending_xact_end(void)
+{
+	queue = nullptr;
+	linked = false;
 }
 
 void

@@ -44,7 +44,7 @@ sa_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			sa_pending_reset();
+			sa_pending_xact_end();
 			sa_contexts_xact_end(event == XACT_EVENT_COMMIT);
 			sa_heads_xact_end(event == XACT_EVENT_COMMIT);
 			sa_in_setup = false;

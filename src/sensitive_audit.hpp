@@ -9,7 +9,11 @@
  *   chain.cpp     at pre-commit (or PREPARE) the queue is linked into one
  *                 chain, hashed by the C++ core and written to the log;
  *   verify.cpp    verify() streams the log through the core's verifier;
- *   setup.cpp     tag(), untag(), the security-label provider and guards.
+ *   setup.cpp     what is tagged (sensitive_audit.tag_info), tag(), untag(),
+ *                 the security-label provider, and the canonical capture
+ *                 triggers derived from the catalog;
+ *   enforce.cpp   the invariant, checked after every DDL command and every
+ *                 drop, and the log's own guards.
  */
 #pragma once
 
@@ -28,7 +32,9 @@ extern bool sa_allow_drop;
 #define SA_CONTEXTS "log_contexts"	/* and the fields entries share */
 #define SA_CONTEXTS_PKEY "log_contexts_pkey"
 #define SA_CAPTURE_TRIGGER "sensitive_audit_capture"
+#define SA_UPDATE_TRIGGER "sensitive_audit_capture_update"
 #define SA_TRUNCATE_TRIGGER "sensitive_audit_truncate"
+#define SA_TAG_INFO "tag_info"
 
 /* The fields of a pending entry that the writer supplies, in log order. */
 enum PendingField
@@ -93,7 +99,7 @@ struct PendingEntry
 extern pg_attribute_noreturn() void sa_called_wrongly(const char *function, const char *how);
 
 /* pending.cpp */
-extern PendingEntry *sa_pending_new(void);
+extern PendingEntry *sa_pending_new(TimestampTz event_time);
 extern const char *sa_pending_strdup(const char *s, int len);
 extern void sa_pending_set(PendingEntry *e, PendingField f, const char *s);
 extern void sa_pending_set_shared(PendingEntry *e, PendingField f, const char *s, int len);
@@ -102,7 +108,8 @@ extern bool sa_pending_any(void);
 extern int	sa_pending_count(void);
 typedef void (*sa_pending_visitor) (const PendingEntry *e, void *arg);
 extern void sa_pending_foreach(sa_pending_visitor fn, void *arg);
-extern void sa_pending_reset(void);
+extern void sa_pending_linked(void);
+extern void sa_pending_xact_end(void);
 extern void sa_pending_subxact(SubXactEvent event, SubTransactionId mySubid);
 
 /* chain.cpp */
@@ -140,9 +147,50 @@ extern bool sa_type_supported(Oid typid, Oid *bad_type);
 extern char *sa_type_name(Oid typid, int32 typmod);
 
 /* setup.cpp */
+struct SaTagRow
+{
+	Oid			tbl;
+	char	   *column;
+};
 extern bool sa_in_setup;
+extern bool sa_in_own_setup(void);
 extern void sa_setup_init(void);
+extern List *sa_catalog_rows(Oid tbl);
+extern List *sa_catalog_tables(void);
+extern List *sa_catalog_columns(Oid tbl);
+extern Oid	sa_tagged_root(Oid relid);
+extern void sa_catalog_set(Oid tbl, const char *column, bool tagged);
+extern void sa_catalog_rename(Oid tbl, const char *oldname, const char *newname);
+extern void sa_catalog_forget(Oid tbl);
+extern Bitmapset *sa_key_attnums(Relation rel, const char **source);
+extern Bitmapset *sa_tagged_attnums(Relation rel, List *tagged_names);
+extern Oid	sa_capture_fn(void);
+extern Oid	sa_truncate_fn(void);
+enum SaTriggerState
+{
+	SA_TRIGGER_NOT_OURS,
+	SA_TRIGGER_CANONICAL,
+	SA_TRIGGER_STALE_KEY,
+	SA_TRIGGER_NOT_ALWAYS,
+	SA_TRIGGER_WRONG
+};
+extern SaTriggerState sa_trigger_problem(const Trigger *t, Bitmapset *tagged, Bitmapset *key,
+										 const char **why);
+extern void sa_run_sql(const char *sql);
+extern void sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values);
+extern void sa_run_in_setup(void (*fn) (void *), void *arg);
+extern void sa_sync_triggers(Oid relid);
+extern void sa_sync_triggers_in_setup(Oid relid);
+extern void sa_ensure_truncate_triggers(Oid relid);
 extern void sa_record_setup(const char *operation, const char *schema,
 							const char *table, const char *column,
 							const char *value_type, const char *detail);
+extern void sa_record_setup_values(const char *operation, const char *schema,
+								   const char *table, const char *column,
+								   const char *value_type,
+								   const char *old_value, const char *new_value);
 extern void sa_tag_columns(Oid relid, List *colnames, bool tag);
+
+/* capture.cpp, used by enforce.cpp */
+extern void sa_capture_rows(Relation rel, const char *operation, bool as_new);
+extern bool sa_type_contains(Oid typid, Oid target);

@@ -1,19 +1,370 @@
 /*
- * setup.cpp — tagging columns, and the guards around the audit setup.
+ * setup.cpp — what is tagged, and the capture triggers derived from it.
  *
- * tag(tbl, cols...) and untag(tbl, cols...) rebuild the table's capture
- * trigger with the new column list (see capture.cpp for why the trigger's
- * column list is the list of tagged columns) and record one TAG or UNTAG
- * entry per column whose state changed, in the caller's transaction; asking
- * for what is already so changes nothing and records nothing.  Only the
- * table's owner (or a superuser) may change what is audited.
+ * sensitive_audit.tag_info is the one source of truth: one row per tagged
+ * column of a tagged table (a table, a partitioned table, or a partition
+ * detached from one).  Everything else is derived from it and rebuilt from
+ * it whenever it changes (sa_sync_triggers):
+ *   sensitive_audit_capture         AFTER INSERT OR DELETE FOR EACH ROW
+ *   sensitive_audit_capture_update  AFTER UPDATE FOR EACH ROW
+ *                                   WHEN (sensitive_audit.changed(OLD.c, NEW.c, ...))
+ *   sensitive_audit_truncate        BEFORE TRUNCATE FOR EACH STATEMENT
+ * all ENABLE ALWAYS, on the tagged table (row triggers are cloned to every
+ * partition; the TRUNCATE trigger is put on each partition).  The UPDATE
+ * trigger's WHEN clause compares the final old and new row, so a change made
+ * by a BEFORE trigger or a generated column is seen, and an UPDATE that
+ * changes no tagged or key column still queues nothing.
  *
- * The same is reachable through SECURITY LABEL FOR sensitive_audit ON COLUMN
- * t.c IS 'sensitive' (and IS NULL to untag) when the library is loaded.
+ * sa_trigger_problem() says whether a trigger is exactly one of these; the
+ * invariant (enforce.cpp, and capture() itself) is that every relation whose
+ * rows are rows of a tagged table carries only canonical capture triggers.
+ *
+ * tag(tbl, cols...) and untag(tbl, cols...) change tag_info, record one TAG
+ * or UNTAG entry per column whose state changed, in the caller's
+ * transaction, and rebuild the triggers; asking for what is already so
+ * changes nothing and records nothing.  Only the table's owner (or a
+ * superuser) may change what is audited, and that is checked before any lock
+ * is taken.  SECURITY LABEL FOR sensitive_audit ON COLUMN t.c IS 'sensitive'
+ * (IS NULL to untag) does the same when the library is loaded; untag() also
+ * clears that label.
  */
 #include "sensitive_audit.hpp"
 
 bool		sa_in_setup = false;
+
+/* Is this our own work: tag()/untag(), or our extension's own script? */
+bool
+sa_in_own_setup(void)
+{
+	if (sa_in_setup)
+		return true;
+	return creating_extension
+		&& CurrentExtensionObject == get_extension_oid("sensitive_audit", true);
+}
+
+/* ------------------------------------------------------------------------
+ * The catalog: sensitive_audit.tag_info, read below SQL (writers and DDL
+ * checks may not have the right to SELECT it), with a fresh snapshot so that
+ * this transaction's own changes are seen.
+ */
+static Oid
+tag_info_relid(bool missing_ok)
+{
+	Oid			nsp = get_namespace_oid(SA_SCHEMA, true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(SA_TAG_INFO, nsp) : InvalidOid;
+
+	if (!OidIsValid(relid) && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("relation %s.%s does not exist", SA_SCHEMA, SA_TAG_INFO),
+				 errhint("Is the extension sensitive_audit installed in this database?")));
+	return relid;
+}
+
+/*
+ * The catalog's rows for table tbl, or every row if tbl is InvalidOid, as
+ * a list of SaTagRow, in the current memory context.
+ */
+List *
+sa_catalog_rows(Oid tbl)
+{
+	Oid			relid = tag_info_relid(true);
+	List	   *rows = NIL;
+
+	if (!OidIsValid(relid))
+		return NIL;
+
+	Relation	rel = table_open(relid, AccessShareLock);
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
+	TupleDesc	desc = RelationGetDescr(rel);
+	HeapTuple	tuple;
+
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != nullptr)
+	{
+		bool		isnull;
+		Oid			t = DatumGetObjectId(heap_getattr(tuple, 1, desc, &isnull));
+
+		if (isnull || (OidIsValid(tbl) && t != tbl))
+			continue;
+
+		Datum		col = heap_getattr(tuple, 2, desc, &isnull);
+
+		if (isnull)
+			continue;
+
+		SaTagRow   *row = (SaTagRow *) palloc(sizeof(SaTagRow));
+
+		row->tbl = t;
+		row->column = pstrdup(NameStr(*DatumGetName(col)));
+		rows = lappend(rows, row);
+	}
+	table_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+	return rows;
+}
+
+/* The distinct tagged tables, as a list of OIDs. */
+List *
+sa_catalog_tables(void)
+{
+	List	   *tables = NIL;
+	ListCell   *lc;
+
+	foreach(lc, sa_catalog_rows(InvalidOid))
+		tables = list_append_unique_oid(tables, ((SaTagRow *) lfirst(lc))->tbl);
+	return tables;
+}
+
+/*
+ * The tagged table whose rows relid's rows are: relid itself, or the
+ * nearest of its partition ancestors that is tagged; InvalidOid if none.
+ */
+Oid
+sa_tagged_root(Oid relid)
+{
+	List	   *tables = sa_catalog_tables();
+
+	if (list_member_oid(tables, relid))
+		return relid;
+	if (!get_rel_relispartition(relid))
+		return InvalidOid;
+
+	ListCell   *lc;
+
+	foreach(lc, get_partition_ancestors(relid))
+	{
+		if (list_member_oid(tables, lfirst_oid(lc)))
+			return lfirst_oid(lc);
+	}
+	return InvalidOid;
+}
+
+/* The names of tbl's tagged columns, in the catalog. */
+List *
+sa_catalog_columns(Oid tbl)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	foreach(lc, sa_catalog_rows(tbl))
+		names = lappend(names, ((SaTagRow *) lfirst(lc))->column);
+	return names;
+}
+
+/* ------------------------------------------------------------------------
+ * Canonical triggers.
+ */
+
+/*
+ * The row key's columns: primary key, else replica identity, as long as it
+ * has no expressions; NULL if neither.  *source (if given) says which.
+ */
+Bitmapset *
+sa_key_attnums(Relation rel, const char **source)
+{
+	Oid			index_oids[2] = {RelationGetPrimaryKeyIndex(rel), RelationGetReplicaIndex(rel)};
+	static const char *const sources[2] = {"primary key", "replica identity"};
+
+	for (int k = 0; k < 2; k++)
+	{
+		if (!OidIsValid(index_oids[k]))
+			continue;
+
+		Relation	index = index_open(index_oids[k], AccessShareLock);
+		Bitmapset  *set = nullptr;
+		bool		ok = true;
+
+		for (int i = 0; i < index->rd_index->indnkeyatts; i++)
+		{
+			AttrNumber	attnum = index->rd_index->indkey.values[i];
+
+			if (attnum <= 0)
+				ok = false;
+			else
+				set = bms_add_member(set, attnum);
+		}
+		index_close(index, AccessShareLock);
+		if (ok)
+		{
+			if (source != nullptr)
+				*source = sources[k];
+			return set;
+		}
+	}
+	return nullptr;
+}
+
+/*
+ * The attribute numbers in rel of the tagged columns of its tagged table (by
+ * name: a partition's attribute numbers may differ from its parent's).
+ */
+Bitmapset *
+sa_tagged_attnums(Relation rel, List *tagged_names)
+{
+	Bitmapset  *set = nullptr;
+	ListCell   *lc;
+
+	foreach(lc, tagged_names)
+	{
+		const char *name = (const char *) lfirst(lc);
+		AttrNumber	attnum = get_attnum(RelationGetRelid(rel), name);
+
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("tagged column \"%s\" of relation \"%s\" does not exist",
+							name, RelationGetRelationName(rel)),
+					 errdetail("sensitive_audit.tag_info names a column the table does not have.")));
+		set = bms_add_member(set, attnum);
+	}
+	return set;
+}
+
+/*
+ * One of our functions, by name and argument types, looked up with no
+ * privilege check: DDL by a role that may not use the audit schema is
+ * checked all the same.
+ */
+static Oid
+our_function(const char *name, int nargs, const Oid *argtypes)
+{
+	Oid			nsp = get_namespace_oid(SA_SCHEMA, true);
+
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	return GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum(name),
+						   PointerGetDatum(buildoidvector(argtypes, nargs)),
+						   ObjectIdGetDatum(nsp));
+}
+
+Oid
+sa_capture_fn(void)
+{
+	return our_function("capture", 0, nullptr);
+}
+
+Oid
+sa_truncate_fn(void)
+{
+	return our_function("capture_truncate", 0, nullptr);
+}
+
+static Oid
+changed_fn(void)
+{
+	const Oid	any = ANYOID;
+
+	return our_function("changed", 1, &any);
+}
+
+/*
+ * Is trigger t exactly the canonical capture trigger its name says?
+ * SA_TRIGGER_NOT_OURS if it neither has one of our names nor calls one of our
+ * functions; else SA_TRIGGER_CANONICAL, or why not with *why set to a
+ * sentence for errdetail:
+ *   SA_TRIGGER_STALE_KEY   an UPDATE trigger that compares every tagged
+ *                          column but not every key column (a primary key
+ *                          added since it was made): enforce.cpp rebuilds it
+ *                          and capture() tolerates it;
+ *   SA_TRIGGER_NOT_ALWAYS  canonical but for ENABLE ALWAYS, as CREATE
+ *                          TRIGGER leaves it (a restore enables it next);
+ *   SA_TRIGGER_WRONG       anything else.
+ * tagged, key: the columns an UPDATE trigger must compare.
+ */
+SaTriggerState
+sa_trigger_problem(const Trigger *t, Bitmapset *tagged, Bitmapset *key, const char **why)
+{
+	Oid			capture_fn = sa_capture_fn();
+	Oid			truncate_fn = sa_truncate_fn();
+	int16		want_type;
+	Oid			want_fn;
+	bool		is_update = false;
+
+	*why = nullptr;
+	if (strcmp(t->tgname, SA_CAPTURE_TRIGGER) == 0)
+	{
+		want_type = TRIGGER_TYPE_ROW | TRIGGER_TYPE_INSERT | TRIGGER_TYPE_DELETE;
+		want_fn = capture_fn;
+	}
+	else if (strcmp(t->tgname, SA_UPDATE_TRIGGER) == 0)
+	{
+		want_type = TRIGGER_TYPE_ROW | TRIGGER_TYPE_UPDATE;
+		want_fn = capture_fn;
+		is_update = true;
+	}
+	else if (strcmp(t->tgname, SA_TRUNCATE_TRIGGER) == 0)
+	{
+		want_type = TRIGGER_TYPE_BEFORE | TRIGGER_TYPE_TRUNCATE;
+		want_fn = truncate_fn;
+	}
+	else if (t->tgfoid == capture_fn || t->tgfoid == truncate_fn)
+	{
+		*why = psprintf("Trigger \"%s\" executes %s but is not one of the capture triggers sensitive_audit makes.",
+						t->tgname, format_procedure(t->tgfoid));
+		return SA_TRIGGER_WRONG;
+	}
+	else
+		return SA_TRIGGER_NOT_OURS;
+
+	if (t->tgfoid != want_fn)
+		*why = psprintf("Trigger \"%s\" must execute %s.", t->tgname, format_procedure(want_fn));
+	else if (t->tgtype != want_type)
+		*why = psprintf("Trigger \"%s\" fires on other events than sensitive_audit's.", t->tgname);
+	else if (t->tgnargs != 0 || t->tgnattr != 0 || OidIsValid(t->tgconstraint) || t->tgdeferrable
+			 || t->tgoldtable != nullptr || t->tgnewtable != nullptr)
+		*why = psprintf("Trigger \"%s\" has arguments, a column list, transition tables or a constraint.",
+						t->tgname);
+	else if (!is_update && t->tgqual != nullptr)
+		*why = psprintf("Trigger \"%s\" must not have a WHEN clause.", t->tgname);
+	if (*why != nullptr)
+		return SA_TRIGGER_WRONG;
+
+	if (is_update)
+	{
+		/* WHEN (sensitive_audit.changed(OLD.a, NEW.a, OLD.b, NEW.b, ...)) */
+		Node	   *qual = t->tgqual ? (Node *) stringToNode(t->tgqual) : nullptr;
+		FuncExpr   *call = (qual != nullptr && IsA(qual, FuncExpr)) ? (FuncExpr *) qual : nullptr;
+		Bitmapset  *compared = nullptr;
+		bool		ok = call != nullptr && call->funcid == changed_fn()
+			&& list_length(call->args) % 2 == 0;
+
+		for (int i = 0; ok && i < list_length(call->args); i += 2)
+		{
+			Node	   *o = (Node *) list_nth(call->args, i);
+			Node	   *n = (Node *) list_nth(call->args, i + 1);
+
+			ok = IsA(o, Var) && IsA(n, Var)
+				&& ((Var *) o)->varno == PRS2_OLD_VARNO && ((Var *) n)->varno == PRS2_NEW_VARNO
+				&& ((Var *) o)->varattno == ((Var *) n)->varattno && ((Var *) o)->varattno > 0
+				&& ((Var *) o)->varlevelsup == 0 && ((Var *) n)->varlevelsup == 0;
+			if (ok)
+				compared = bms_add_member(compared, ((Var *) o)->varattno);
+		}
+		if (!ok)
+		{
+			*why = psprintf("Trigger \"%s\" must have the WHEN clause sensitive_audit makes.", t->tgname);
+			return SA_TRIGGER_WRONG;
+		}
+		if (!bms_is_subset(tagged, compared))
+		{
+			*why = psprintf("Trigger \"%s\" does not compare every tagged column.", t->tgname);
+			return SA_TRIGGER_WRONG;
+		}
+		if (t->tgenabled == TRIGGER_FIRES_ALWAYS && !bms_is_subset(key, compared))
+		{
+			*why = psprintf("Trigger \"%s\" does not compare every column of the row key.", t->tgname);
+			return SA_TRIGGER_STALE_KEY;
+		}
+	}
+	if (t->tgenabled != TRIGGER_FIRES_ALWAYS)
+	{
+		*why = psprintf("Trigger \"%s\" must stay ENABLE ALWAYS.", t->tgname);
+		return SA_TRIGGER_NOT_ALWAYS;
+	}
+	return SA_TRIGGER_CANONICAL;
+}
 
 namespace {
 
@@ -60,35 +411,33 @@ check_taggable(Relation rel)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("\"%s\" is a system catalog", relname),
 				 errdetail("System catalogs cannot be audited.")));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("\"%s\" is a temporary table", relname),
+				 errdetail("Its rows vanish at the end of the session, leaving the log's entries behind."),
+				 errhint("Only permanent tables can have tagged columns.")));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("\"%s\" is an unlogged table", relname),
+				 errdetail("After a crash its rows are gone while the log still records them."),
+				 errhint("ALTER TABLE ... SET LOGGED first.")));
 	if (rel->rd_rel->relispartition)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("\"%s\" is a partition", relname),
 				 errhint("Tag the columns of the partitioned table; every partition, present and future, is covered.")));
+	if (has_superclass(RelationGetRelid(rel))
+		|| (rel->rd_rel->relkind == RELKIND_RELATION && rel->rd_rel->relhassubclass
+			&& find_inheritance_children(RelationGetRelid(rel), NoLock) != NIL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("\"%s\" takes part in table inheritance", relname),
+				 errdetail("Rows of an inheritance child are read and written through its parent."),
+				 errhint("Use declarative partitioning, whose partitions are all covered.")));
 	if (!pg_class_ownercheck(RelationGetRelid(rel), GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(rel->rd_rel->relkind), relname);
-}
-
-/* The tagged columns: our capture trigger's column list (empty if none). */
-Bitmapset *
-current_tagged(Relation rel)
-{
-	Bitmapset  *set = nullptr;
-	TriggerDesc *td = rel->trigdesc;
-
-	if (td == nullptr)
-		return nullptr;
-	for (int i = 0; i < td->numtriggers; i++)
-	{
-		Trigger    *t = &td->triggers[i];
-
-		if (strcmp(t->tgname, SA_CAPTURE_TRIGGER) == 0)
-		{
-			for (int j = 0; j < t->tgnattr; j++)
-				set = bms_add_member(set, t->tgattr[j]);
-		}
-	}
-	return set;
 }
 
 bool
@@ -127,47 +476,6 @@ spi_end(int level)
 {
 	AtEOXact_GUC(true, level);
 	SPI_finish();
-}
-
-void
-run_sql(const char *sql)
-{
-	int			rc = SPI_execute(sql, false, 0);
-
-	if (rc < 0)
-		elog(ERROR, "SPI_execute failed: %s (%s)", SPI_result_code_string(rc), sql);
-}
-
-/* Run sql as the extension's owner (for its own bookkeeping tables). */
-void
-run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values)
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	Oid			owner;
-	Oid			extoid = get_extension_oid("sensitive_audit", false);
-	HeapTuple	tuple;
-	Relation	extrel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyData key;
-	SysScanDesc scan;
-
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(extoid));
-	scan = systable_beginscan(extrel, ExtensionOidIndexId, true, nullptr, 1, &key);
-	tuple = systable_getnext(scan);
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "extension sensitive_audit not found");
-	owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
-	systable_endscan(scan);
-	table_close(extrel, AccessShareLock);
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, nullptr, false, 0);
-
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute failed: %s (%s)", SPI_result_code_string(rc), sql);
 }
 
 const char *
@@ -227,32 +535,107 @@ tree_members(Oid relid, bool with_truncate_trigger)
 	return names;
 }
 
-/* Create the TRUNCATE trigger on relid and every partition that lacks it. */
-void
-ensure_truncate_triggers(Oid relid)
-{
-	ListCell   *lc;
-
-	foreach(lc, tree_members(relid, false))
-	{
-		const char *q = (const char *) lfirst(lc);
-
-		run_sql(psprintf("CREATE TRIGGER " SA_TRUNCATE_TRIGGER " BEFORE TRUNCATE ON %s "
-						 "FOR EACH STATEMENT EXECUTE FUNCTION sensitive_audit.capture_truncate()", q));
-	}
-	fire_always(relid, SA_TRUNCATE_TRIGGER);
-}
-
 void
 drop_truncate_triggers(Oid relid)
 {
 	ListCell   *lc;
 
 	foreach(lc, tree_members(relid, true))
-		run_sql(psprintf("DROP TRIGGER " SA_TRUNCATE_TRIGGER " ON %s", (const char *) lfirst(lc)));
+		sa_run_sql(psprintf("DROP TRIGGER " SA_TRUNCATE_TRIGGER " ON %s", (const char *) lfirst(lc)));
 }
 
 }							/* namespace */
+
+void
+sa_run_sql(const char *sql)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "SPI_execute failed: %s (%s)", SPI_result_code_string(rc), sql);
+}
+
+/* Run sql as the extension's owner (for its own bookkeeping tables). */
+void
+sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			owner;
+	Oid			extoid = get_extension_oid("sensitive_audit", false);
+	HeapTuple	tuple;
+	Relation	extrel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(extrel, ExtensionOidIndexId, true, nullptr, 1, &key);
+	tuple = systable_getnext(scan);
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "extension sensitive_audit not found");
+	owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(extrel, AccessShareLock);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, nullptr, false, 0);
+
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute failed: %s (%s)", SPI_result_code_string(rc), sql);
+}
+
+/* Add (tag) or remove one column of tbl in the catalog. */
+void
+sa_catalog_set(Oid tbl, const char *column, bool tagged)
+{
+	Oid			argtypes[3] = {OIDOID, NAMEOID, TEXTOID};
+	Datum		args[3];
+
+	args[0] = ObjectIdGetDatum(tbl);
+	args[1] = DirectFunctionCall1(namein, CStringGetDatum(column));
+	args[2] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	if (tagged)
+		sa_run_sql_as_owner("INSERT INTO sensitive_audit.tag_info (tbl, column_name, tagged_at, tagged_by) "
+							"VALUES ($1::pg_catalog.regclass, $2, pg_catalog.statement_timestamp(), $3) "
+							"ON CONFLICT (tbl, column_name) DO NOTHING",
+							3, argtypes, args);
+	else
+		sa_run_sql_as_owner("DELETE FROM sensitive_audit.tag_info "
+							"WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+							"AND column_name OPERATOR(pg_catalog.=) $2",
+							2, argtypes, args);
+}
+
+/* Rename a tagged column in the catalog. */
+void
+sa_catalog_rename(Oid tbl, const char *oldname, const char *newname)
+{
+	Oid			argtypes[3] = {OIDOID, NAMEOID, NAMEOID};
+	Datum		args[3];
+
+	args[0] = ObjectIdGetDatum(tbl);
+	args[1] = DirectFunctionCall1(namein, CStringGetDatum(oldname));
+	args[2] = DirectFunctionCall1(namein, CStringGetDatum(newname));
+	sa_run_sql_as_owner("UPDATE sensitive_audit.tag_info SET column_name = $3 "
+						"WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+						"AND column_name OPERATOR(pg_catalog.=) $2",
+						3, argtypes, args);
+}
+
+/* Forget every column of a table that is gone. */
+void
+sa_catalog_forget(Oid tbl)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(tbl)};
+
+	sa_run_sql_as_owner("DELETE FROM sensitive_audit.tag_info "
+						"WHERE tbl::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+						1, argtypes, args);
+}
 
 /*
  * Queue an entry recording a change to the audit setup.  It enters the chain
@@ -262,84 +645,87 @@ void
 sa_record_setup(const char *operation, const char *schema, const char *table,
 				const char *column, const char *value_type, const char *detail)
 {
-	PendingEntry *e = sa_pending_new();
+	sa_record_setup_values(operation, schema, table, column, value_type, nullptr, detail);
+}
+
+void
+sa_record_setup_values(const char *operation, const char *schema, const char *table,
+					   const char *column, const char *value_type,
+					   const char *old_value, const char *new_value)
+{
+	PendingEntry *e = sa_pending_new(GetCurrentTimestamp());
 
 	sa_pending_set(e, PF_OPERATION, operation);
 	sa_pending_set(e, PF_TABLE_SCHEMA, schema);
 	sa_pending_set(e, PF_TABLE_NAME, table);
 	sa_pending_set(e, PF_COLUMN_NAME, column);
 	sa_pending_set(e, PF_VALUE_TYPE, value_type);
-	sa_pending_set(e, PF_NEW_VALUE, detail);
+	sa_pending_set(e, PF_OLD_VALUE, old_value);
+	sa_pending_set(e, PF_NEW_VALUE, new_value);
 	sa_pending_fill_who(e);
 }
 
-/*
- * Rebuild rel's capture triggers for the column set "after" and record the
- * columns whose state changed.  Runs inside SPI, with sa_in_setup set so
- * the guards let our own trigger DDL through.
- */
-static void
-rebuild_capture(Oid relid, Bitmapset *before, Bitmapset *after, Bitmapset *requested)
+/* Create the TRUNCATE trigger on relid and every partition that lacks it. */
+void
+sa_ensure_truncate_triggers(Oid relid)
 {
-	const char *schema = get_namespace_name(get_rel_namespace(relid));
-	const char *relname = get_rel_name(relid);
-	const char *q = quote_qualified_identifier(schema, relname);
+	ListCell   *lc;
 
-	if (!bms_is_empty(before))
-		run_sql(psprintf("DROP TRIGGER " SA_CAPTURE_TRIGGER " ON %s", q));
-	if (!bms_is_empty(after))
+	foreach(lc, tree_members(relid, false))
 	{
-		StringInfoData cols;
+		const char *q = (const char *) lfirst(lc);
+
+		sa_run_sql(psprintf("CREATE TRIGGER " SA_TRUNCATE_TRIGGER " BEFORE TRUNCATE ON %s "
+							"FOR EACH STATEMENT EXECUTE FUNCTION sensitive_audit.capture_truncate()", q));
+	}
+	fire_always(relid, SA_TRUNCATE_TRIGGER);
+}
+
+/*
+ * Rebuild relid's capture triggers from the catalog: none if nothing of it
+ * is tagged, else the three canonical ones.  Runs inside run_in_setup().
+ */
+void
+sa_sync_triggers(Oid relid)
+{
+	List	   *tagged = sa_catalog_columns(relid);
+	Relation	rel = table_open(relid, ShareRowExclusiveLock);
+	const char *q = pstrdup(qualified(rel));
+	bool		had_row = has_trigger(rel, SA_CAPTURE_TRIGGER);
+	bool		had_update = has_trigger(rel, SA_UPDATE_TRIGGER);
+	StringInfoData when;
+
+	initStringInfo(&when);
+	if (tagged != NIL)
+	{
+		Bitmapset  *cols = bms_union(sa_tagged_attnums(rel, tagged), sa_key_attnums(rel, nullptr));
 		int			attnum = -1;
 
-		initStringInfo(&cols);
-		while ((attnum = bms_next_member(after, attnum)) >= 0)
+		while ((attnum = bms_next_member(cols, attnum)) >= 0)
 		{
-			if (cols.len > 0)
-				appendStringInfoString(&cols, ", ");
-			appendStringInfoString(&cols, quote_identifier(get_attname(relid, attnum, false)));
+			const char *name = quote_identifier(get_attname(relid, attnum, false));
+
+			appendStringInfo(&when, "%sOLD.%s, NEW.%s", when.len > 0 ? ", " : "", name, name);
 		}
-		run_sql(psprintf("CREATE TRIGGER " SA_CAPTURE_TRIGGER
-						 " AFTER INSERT OR DELETE OR UPDATE OF %s ON %s"
-						 " FOR EACH ROW EXECUTE FUNCTION sensitive_audit.capture()",
-						 cols.data, q));
-		fire_always(relid, SA_CAPTURE_TRIGGER);
-		ensure_truncate_triggers(relid);
 	}
-	else
-		drop_truncate_triggers(relid);
+	table_close(rel, NoLock);
 
-	/* who tagged what, and when; and one entry per changed column */
-	int			attnum = -1;
+	if (had_row)
+		sa_run_sql(psprintf("DROP TRIGGER " SA_CAPTURE_TRIGGER " ON %s", q));
+	if (had_update)
+		sa_run_sql(psprintf("DROP TRIGGER " SA_UPDATE_TRIGGER " ON %s", q));
+	drop_truncate_triggers(relid);
+	if (tagged == NIL)
+		return;
 
-	while ((attnum = bms_next_member(requested, attnum)) >= 0)
-	{
-		bool		was = bms_is_member(attnum, before);
-		bool		is = bms_is_member(attnum, after);
-
-		if (was == is)
-			continue;
-
-		char	   *colname = get_attname(relid, attnum, false);
-		Oid			typid = get_atttype(relid, attnum);
-		char	   *typname = sa_type_name(typid, -1);
-		Oid			argtypes[3] = {OIDOID, NAMEOID, TEXTOID};
-		Datum		args[3];
-
-		args[0] = ObjectIdGetDatum(relid);
-		args[1] = DirectFunctionCall1(namein, CStringGetDatum(colname));
-		args[2] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
-		if (is)
-			run_sql_as_owner("INSERT INTO sensitive_audit.tag_info (tbl, column_name, tagged_at, tagged_by) "
-							 "VALUES ($1::pg_catalog.regclass, $2, pg_catalog.statement_timestamp(), $3) "
-							 "ON CONFLICT (tbl, column_name) DO NOTHING",
-							 3, argtypes, args);
-		else
-			run_sql_as_owner("DELETE FROM sensitive_audit.tag_info "
-							 "WHERE tbl = $1::pg_catalog.regclass AND column_name = $2",
-							 2, argtypes, args);
-		sa_record_setup(is ? "TAG" : "UNTAG", schema, relname, colname, typname, nullptr);
-	}
+	sa_run_sql(psprintf("CREATE TRIGGER " SA_CAPTURE_TRIGGER " AFTER INSERT OR DELETE ON %s"
+						" FOR EACH ROW EXECUTE FUNCTION sensitive_audit.capture()", q));
+	sa_run_sql(psprintf("CREATE TRIGGER " SA_UPDATE_TRIGGER " AFTER UPDATE ON %s FOR EACH ROW"
+						" WHEN (sensitive_audit.changed(%s))"
+						" EXECUTE FUNCTION sensitive_audit.capture()", q, when.data));
+	fire_always(relid, SA_CAPTURE_TRIGGER);
+	fire_always(relid, SA_UPDATE_TRIGGER);
+	sa_ensure_truncate_triggers(relid);
 }
 
 /*
@@ -347,8 +733,8 @@ rebuild_capture(Oid relid, Bitmapset *before, Bitmapset *after, Bitmapset *reque
  * sa_in_setup set so that the guards let our own trigger DDL through.  The
  * flag is put back even on error: a caller's exception block may catch it.
  */
-static pg_noinline void
-run_in_setup(void (*fn) (void *), void *arg)
+pg_noinline void
+sa_run_in_setup(void (*fn) (void *), void *arg)
 {
 	bool		save_in_setup = sa_in_setup;
 	int			level = spi_begin();
@@ -366,27 +752,52 @@ run_in_setup(void (*fn) (void *), void *arg)
 	spi_end(level);
 }
 
-struct RebuildArgs
+namespace {
+
+struct TagArgs
 {
 	Oid			relid;
-	Bitmapset  *before;
-	Bitmapset  *after;
-	Bitmapset  *requested;
+	List	   *changed;		/* column names whose state changes */
+	bool		tag;
 };
 
-static void
-rebuild_capture_cb(void *arg)
+void
+tag_columns_cb(void *arg)
 {
-	RebuildArgs *a = (RebuildArgs *) arg;
+	TagArgs    *a = (TagArgs *) arg;
+	Oid			relid = a->relid;
+	const char *schema = get_namespace_name(get_rel_namespace(relid));
+	const char *relname = get_rel_name(relid);
+	ListCell   *lc;
 
-	rebuild_capture(a->relid, a->before, a->after, a->requested);
+	foreach(lc, a->changed)
+	{
+		const char *colname = (const char *) lfirst(lc);
+		AttrNumber	attnum = get_attnum(relid, colname);
+
+		sa_catalog_set(relid, colname, a->tag);
+		sa_record_setup(a->tag ? "TAG" : "UNTAG", schema, relname, colname,
+						sa_type_name(get_atttype(relid, attnum), -1), nullptr);
+		if (!a->tag)
+		{
+			/* the label, if the column was tagged by one, goes too */
+			ObjectAddress addr;
+
+			ObjectAddressSubSet(addr, RelationRelationId, relid, attnum);
+			SetSecurityLabel(&addr, "sensitive_audit", nullptr);
+		}
+	}
+	CommandCounterIncrement();
+	sa_sync_triggers(relid);
 }
 
-static void
-ensure_truncate_triggers_cb(void *arg)
+void
+sync_triggers_cb(void *arg)
 {
-	ensure_truncate_triggers(*(Oid *) arg);
+	sa_sync_triggers(*(Oid *) arg);
 }
+
+}							/* namespace */
 
 /*
  * Tag (tag = true) or untag the named columns of relid.  Errors leave
@@ -395,19 +806,33 @@ ensure_truncate_triggers_cb(void *arg)
 void
 sa_tag_columns(Oid relid, List *colnames, bool tag)
 {
+	/*
+	 * Ownership first, before any lock: whoever may not tag the table must
+	 * not be able to make its writers wait either.
+	 */
+	char		relkind = get_rel_relkind(relid);
+
+	if (relkind == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(relkind), get_rel_name(relid));
+
 	Relation	rel = table_open(relid, ShareRowExclusiveLock);
 
 	check_taggable(rel);
 
-	Bitmapset  *before = current_tagged(rel);
-	Bitmapset  *after = bms_copy(before);
-	Bitmapset  *requested = nullptr;
+	List	   *before = sa_catalog_columns(relid);
+	List	   *changed = NIL;
 	ListCell   *lc;
 
 	foreach(lc, colnames)
 	{
 		const char *colname = (const char *) lfirst(lc);
 		AttrNumber	attnum = get_attnum(relid, colname);
+		bool		was = false;
+		ListCell   *lc2;
 
 		if (attnum == InvalidAttrNumber)
 			ereport(ERROR,
@@ -430,25 +855,36 @@ sa_tag_columns(Oid relid, List *colnames, bool tag)
 						 errdetail("The text of type %s depends on lc_monetary, so the same value could be recorded differently by different sessions.",
 								   format_type_be(bad)),
 						 errhint("Store the amount as numeric.")));
-			after = bms_add_member(after, attnum);
 		}
-		else
-			after = bms_del_member(after, attnum);
-		requested = bms_add_member(requested, attnum);
-	}
-
-	if (bms_equal(before, after))
-	{
-		table_close(rel, NoLock);
-		return;					/* already so: nothing to do or record */
+		foreach(lc2, before)
+		{
+			if (strcmp((const char *) lfirst(lc2), colname) == 0)
+				was = true;
+		}
+		foreach(lc2, changed)
+		{
+			if (strcmp((const char *) lfirst(lc2), colname) == 0)
+				was = tag;		/* named twice: once is enough */
+		}
+		if (was != tag)
+			changed = lappend(changed, pstrdup(colname));
 	}
 
 	/* keep the lock, but let go of the relation before altering it */
 	table_close(rel, NoLock);
+	if (changed == NIL)
+		return;					/* already so: nothing to do or record */
 
-	RebuildArgs args = {relid, before, after, requested};
+	TagArgs		args = {relid, changed, tag};
 
-	run_in_setup(rebuild_capture_cb, &args);
+	sa_run_in_setup(tag_columns_cb, &args);
+}
+
+/* Rebuild relid's capture triggers from the catalog (enforce.cpp, upgrades). */
+void
+sa_sync_triggers_in_setup(Oid relid)
+{
+	sa_run_in_setup(sync_triggers_cb, &relid);
 }
 
 /* ------------------------------------------------------------------------
@@ -460,8 +896,7 @@ PG_FUNCTION_INFO_V1(sensitive_audit_untag);
 PG_FUNCTION_INFO_V1(sensitive_audit_in_setup);
 PG_FUNCTION_INFO_V1(sensitive_audit_sync_partitions);
 PG_FUNCTION_INFO_V1(sensitive_audit_record_setup);
-PG_FUNCTION_INFO_V1(sensitive_audit_log_guard);
-PG_FUNCTION_INFO_V1(sensitive_audit_guard_drop_extension);
+PG_FUNCTION_INFO_V1(sensitive_audit_sync_triggers);
 }
 
 static List *
@@ -506,71 +941,35 @@ sensitive_audit_untag(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* 1.0's _in_setup(), kept for databases not yet updated. */
 extern "C" Datum
 sensitive_audit_in_setup(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(sa_in_setup || creating_extension);
+	PG_RETURN_BOOL(sa_in_own_setup());
 }
 
-/* Give relid (a new or newly attached partition) its TRUNCATE triggers. */
-static void
-sync_partition(Oid relid)
+/* _sync_triggers(tbl): rebuild a tagged table's capture triggers. */
+extern "C" Datum
+sensitive_audit_sync_triggers(PG_FUNCTION_ARGS)
 {
-	Relation	rel = try_relation_open(relid, AccessShareLock);
-	bool		audited;
+	Oid			relid = PG_GETARG_OID(0);
 
-	if (rel == nullptr)
-		return;
-	audited = has_trigger(rel, SA_CAPTURE_TRIGGER);
-	relation_close(rel, NoLock);
-	if (!audited || tree_members(relid, false) == NIL)
-		return;
-
-	run_in_setup(ensure_truncate_triggers_cb, &relid);
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+	sa_sync_triggers_in_setup(relid);
+	PG_RETURN_VOID();
 }
 
 /*
- * Statement triggers are not cloned to partitions, so a partition created
- * (CREATE TABLE ... PARTITION OF) or attached after its parent was tagged
- * gets its TRUNCATE trigger here, at the end of that command.  Only those two
- * commands act: a restore creates and attaches partitions before any
- * trigger exists, and then brings the partitions' own TRUNCATE triggers
- * from the dump.
+ * 1.0's event trigger for new partitions.  The library serves databases
+ * still at 1.0 until ALTER EXTENSION sensitive_audit UPDATE; 1.1 does this
+ * in enforce_ddl().
  */
 extern "C" Datum
 sensitive_audit_sync_partitions(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		sa_called_wrongly("sync_partitions", "called as an event trigger");
-
-	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
-	Node	   *tree = trigdata->parsetree;
-
-	if (IsA(tree, CreateStmt) && ((CreateStmt *) tree)->partbound != nullptr)
-	{
-		Oid			relid = RangeVarGetRelid(((CreateStmt *) tree)->relation, NoLock, true);
-
-		if (OidIsValid(relid))
-			sync_partition(relid);
-	}
-	else if (IsA(tree, AlterTableStmt))
-	{
-		ListCell   *lc;
-
-		foreach(lc, ((AlterTableStmt *) tree)->cmds)
-		{
-			AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
-
-			if (cmd->subtype == AT_AttachPartition)
-			{
-				PartitionCmd *pc = (PartitionCmd *) cmd->def;
-				Oid			relid = RangeVarGetRelid(pc->name, NoLock, true);
-
-				if (OidIsValid(relid))
-					sync_partition(relid);
-			}
-		}
-	}
 	PG_RETURN_VOID();
 }
 
@@ -586,106 +985,6 @@ sensitive_audit_record_setup(PG_FUNCTION_ARGS)
 					PG_ARGISNULL(2) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(2)),
 					nullptr, nullptr,
 					PG_ARGISNULL(3) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(3)));
-	PG_RETURN_VOID();
-}
-
-/*
- * The log is insert-only, and inserted into only below SQL: every SQL write
- * is refused, the superuser's included.  The one exception is restoring a
- * dump, which a superuser allows with sensitive_audit.restoring; restored
- * rows are then checked like any others by verify().
- */
-extern "C" Datum
-sensitive_audit_log_guard(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		sa_called_wrongly("log_guard", "called as a trigger");
-	/* restores write the storage tables, never the view */
-	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && sa_restoring
-		&& trigdata->tg_relation->rd_rel->relkind == RELKIND_RELATION)
-	{
-		/* restored entries extend chains behind the remembered heads */
-		sa_heads_restoring();
-		return PointerGetDatum(nullptr);
-	}
-
-	const char *what = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ? "INSERT"
-		: TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "UPDATE"
-		: TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "DELETE" : "TRUNCATE";
-
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("the audit log is insert-only: %s on %s.%s is not allowed",
-					what, SA_SCHEMA, RelationGetRelationName(trigdata->tg_relation)),
-			 TRIGGER_FIRED_BY_INSERT(trigdata->tg_event)
-			 ? errdetail("Entries are written only by the extension when an audited change commits.")
-			 : errdetail("No role, the owner and superusers included, may change recorded history."),
-			 TRIGGER_FIRED_BY_INSERT(trigdata->tg_event)
-			 && trigdata->tg_relation->rd_rel->relkind == RELKIND_RELATION
-			 ? errhint("To restore a dump of the log, a superuser sets sensitive_audit.restoring = on.")
-			 : 0));
-	return PointerGetDatum(nullptr);
-}
-
-/* Does the log hold any entry?  Read below SQL: the caller may not SELECT. */
-static bool
-log_has_entries(void)
-{
-	Oid			nsp = get_namespace_oid(SA_SCHEMA, true);
-	Oid			logid = OidIsValid(nsp) ? get_relname_relid(SA_ENTRIES, nsp) : InvalidOid;
-
-	if (!OidIsValid(logid))
-		return false;
-
-	Relation	log = table_open(logid, AccessShareLock);
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	TableScanDesc scan = table_beginscan(log, snapshot, 0, nullptr);
-	bool		any = heap_getnext(scan, ForwardScanDirection) != nullptr;
-
-	table_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	table_close(log, AccessShareLock);
-	return any;
-}
-
-/*
- * DROP EXTENSION sensitive_audit (or DROP SCHEMA sensitive_audit CASCADE)
- * would take the whole history with it, silently.  Refused while the log
- * holds entries, unless a superuser has set sensitive_audit.allow_drop.
- */
-extern "C" Datum
-sensitive_audit_guard_drop_extension(PG_FUNCTION_ARGS)
-{
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		sa_called_wrongly("guard_drop_extension", "called as an event trigger");
-
-	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
-
-	if (!IsA(trigdata->parsetree, DropStmt))
-		PG_RETURN_VOID();
-
-	DropStmt   *stmt = (DropStmt *) trigdata->parsetree;
-	bool		ours = false;
-	ListCell   *lc;
-
-	if (stmt->removeType != OBJECT_EXTENSION && stmt->removeType != OBJECT_SCHEMA)
-		PG_RETURN_VOID();
-	foreach(lc, stmt->objects)
-	{
-		Node	   *obj = (Node *) lfirst(lc);
-
-		if (IsA(obj, String) && strcmp(strVal(obj), "sensitive_audit") == 0)
-			ours = true;
-	}
-	if (ours && !sa_allow_drop && log_has_entries())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("cannot drop %s sensitive_audit while the audit log holds entries",
-						stmt->removeType == OBJECT_EXTENSION ? "extension" : "schema"),
-				 errdetail("Dropping it would delete the whole audit history."),
-				 errhint("Export the log first; then a superuser may SET sensitive_audit.allow_drop = on.")));
 	PG_RETURN_VOID();
 }
 

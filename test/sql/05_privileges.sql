@@ -1,10 +1,27 @@
 -- An unprivileged writer is captured without any grant on the audit
--- schema, and can neither read, forge nor rewrite the history.
+-- schema, and can neither read, forge nor rewrite the history.  PUBLIC has
+-- nothing on the audit schema: whoever tags or reads is granted USAGE (the
+-- writer below is too, to show that the schema is not its only defence).
 \set SHOW_CONTEXT never
 CREATE ROLE regress_sa_owner;
 CREATE ROLE regress_sa_writer;
 CREATE ROLE regress_sa_auditor;
+CREATE ROLE regress_sa_nobody;
 GRANT CREATE ON SCHEMA public TO regress_sa_owner;
+GRANT USAGE ON SCHEMA sensitive_audit TO regress_sa_owner, regress_sa_writer, regress_sa_auditor;
+
+-- a role with no grant sees nothing of the audit schema, and cannot lock
+-- the log (which would stall committers) or tag anything
+SET ROLE regress_sa_nobody;
+SELECT count(*) FROM sensitive_audit.log;
+BEGIN;
+PREPARE p AS SELECT 1 FROM sensitive_audit.log_entries;
+ROLLBACK;
+SELECT sensitive_audit.tag('pg_class', 'relname');
+CREATE TEMP TABLE mine (v text);
+SELECT sensitive_audit.tag('mine', 'v');
+RESET ROLE;
+DROP TABLE mine;
 
 SET ROLE regress_sa_owner;
 CREATE TABLE staff (id int PRIMARY KEY, name text, salary numeric);
@@ -30,7 +47,7 @@ SELECT count(*) FROM sensitive_audit.log_contexts;
 UPDATE sensitive_audit.log_entries SET new_value = '1';
 SELECT * FROM sensitive_audit.verify();
 SELECT sensitive_audit.verify_or_raise();
-SELECT sensitive_audit._record_setup('TAG', 'public', 'staff', 'forged');
+SELECT sensitive_audit._sync_triggers('staff');
 SELECT * FROM sensitive_audit.tag_info;
 -- cannot change what is audited on a table it does not own
 SELECT sensitive_audit.untag('staff', 'salary');
@@ -99,6 +116,8 @@ DROP TABLE staff;
 REVOKE ALL ON sensitive_audit.log FROM regress_sa_auditor;
 REVOKE ALL ON FUNCTION sensitive_audit.verify() FROM regress_sa_auditor;
 REVOKE CREATE ON SCHEMA public FROM regress_sa_owner;
+REVOKE USAGE ON SCHEMA sensitive_audit FROM regress_sa_owner, regress_sa_writer, regress_sa_auditor;
+DROP ROLE regress_sa_nobody;
 DROP ROLE regress_sa_owner;
 DROP ROLE regress_sa_writer;
 DROP ROLE regress_sa_auditor;

@@ -18,11 +18,11 @@ RESET maintenance_work_mem;
 
 -- a superuser, by force, deletes the first of the bulk entries: everything
 -- after it waits for a predecessor that never comes
-ALTER EVENT TRIGGER sensitive_audit_guard_ddl DISABLE;
+ALTER EVENT TRIGGER sensitive_audit_enforce_ddl DISABLE;
 ALTER TABLE sensitive_audit.log_entries DISABLE TRIGGER log_guard;
 DELETE FROM sensitive_audit.log_entries WHERE chain = :bulk_chain AND seq = :first_seq;
 ALTER TABLE sensitive_audit.log_entries ENABLE ALWAYS TRIGGER log_guard;
-ALTER EVENT TRIGGER sensitive_audit_guard_ddl ENABLE ALWAYS;
+ALTER EVENT TRIGGER sensitive_audit_enforce_ddl ENABLE ALWAYS;
 
 -- the stash holds the rest of the chain (about 1.5 MB)
 SELECT ok, first_bad_seq - :first_seq AS bad_offset, problem LIKE 'gap: %' AS gap

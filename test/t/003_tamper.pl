@@ -110,7 +110,7 @@ my $orig_view = $node->safe_psql('postgres',
 # A superuser can switch the guards off: the DDL event trigger, and the
 # statement-level guard triggers of both tables.
 my $guards_off = q{
-ALTER EVENT TRIGGER sensitive_audit_guard_ddl DISABLE;
+ALTER EVENT TRIGGER sensitive_audit_enforce_ddl DISABLE;
 ALTER TABLE sensitive_audit.log_entries DISABLE TRIGGER USER;
 ALTER TABLE sensitive_audit.log_contexts DISABLE TRIGGER USER;
 };
@@ -119,7 +119,7 @@ ALTER TABLE sensitive_audit.log_entries ENABLE ALWAYS TRIGGER log_guard;
 ALTER TABLE sensitive_audit.log_entries ENABLE ALWAYS TRIGGER log_guard_truncate;
 ALTER TABLE sensitive_audit.log_contexts ENABLE ALWAYS TRIGGER log_guard;
 ALTER TABLE sensitive_audit.log_contexts ENABLE ALWAYS TRIGGER log_guard_truncate;
-ALTER EVENT TRIGGER sensitive_audit_guard_ddl ENABLE ALWAYS;
+ALTER EVENT TRIGGER sensitive_audit_enforce_ddl ENABLE ALWAYS;
 };
 
 sub force

@@ -52,11 +52,11 @@ sub force
 	$node->safe_psql(
 		'postgres', qq{
 BEGIN;
-ALTER EVENT TRIGGER sensitive_audit_guard_ddl DISABLE;
+ALTER EVENT TRIGGER sensitive_audit_enforce_ddl DISABLE;
 ALTER TABLE sensitive_audit.log_entries DISABLE TRIGGER log_guard;
 $sql;
 ALTER TABLE sensitive_audit.log_entries ENABLE ALWAYS TRIGGER log_guard;
-ALTER EVENT TRIGGER sensitive_audit_guard_ddl ENABLE ALWAYS;
+ALTER EVENT TRIGGER sensitive_audit_enforce_ddl ENABLE ALWAYS;
 COMMIT;
 });
 }
