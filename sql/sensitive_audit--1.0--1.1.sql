@@ -156,3 +156,64 @@ SELECT t.tgrelid, a.attname, pg_catalog.now(), CURRENT_USER
 ON CONFLICT DO NOTHING;
 SELECT sensitive_audit._sync_triggers(i.tbl)
   FROM (SELECT DISTINCT tbl FROM sensitive_audit.tag_info) i;
+
+/* ------------------------------------------------------------------------
+ * Cross-checking a table against its history (src/reconcile.cpp).
+ */
+CREATE FUNCTION sensitive_audit._current_values(tbl regclass)
+RETURNS TABLE (row_key text, column_name text, value text)
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'sensitive_audit_current_values';
+
+CREATE FUNCTION sensitive_audit._logged_values(tbl regclass)
+RETURNS TABLE (row_key text, column_name text, present boolean, value text,
+			   event_time timestamptz, chain integer, seq bigint)
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'sensitive_audit_logged_values';
+
+/*
+ * One row per place where the table's current tagged values and what its
+ * history says they are differ.  Needs SELECT on the table and on
+ * sensitive_audit.log (checked by the two functions above, as the caller).
+ * The latest entry per (row key, column) is found by (event_time, chain,
+ * seq): event_time is when the row changed, and a change to a row waits for
+ * the commit of the change before it.
+ */
+CREATE FUNCTION sensitive_audit.reconcile(tbl regclass)
+RETURNS TABLE (row_key jsonb, column_name name, logged_value text, current_value text, problem text)
+LANGUAGE sql STRICT STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+WITH logged AS (
+	SELECT DISTINCT ON (l.row_key, l.column_name) l.row_key, l.column_name, l.present, l.value
+	  FROM sensitive_audit._logged_values(tbl) l
+	 ORDER BY l.row_key, l.column_name, l.event_time DESC, l.chain DESC, l.seq DESC
+), now AS (
+	SELECT c.row_key, c.column_name, c.value FROM sensitive_audit._current_values(tbl) c
+)
+SELECT COALESCE(l.row_key, n.row_key)::jsonb,
+	   COALESCE(l.column_name, n.column_name)::name,
+	   CASE WHEN l.present THEN l.value END,
+	   n.value,
+	   CASE WHEN n.row_key IS NULL THEN 'row missing'
+			WHEN l.row_key IS NULL THEN 'row without history'
+			WHEN NOT l.present THEN 'row without history'
+			ELSE 'changed behind the log''s back' END
+  FROM logged l
+  FULL JOIN now n ON n.row_key = l.row_key AND n.column_name = l.column_name
+ WHERE NOT (n.row_key IS NULL AND l.present IS NOT TRUE)
+   AND NOT (n.row_key IS NOT NULL AND l.present AND l.value IS NOT DISTINCT FROM n.value)
+ ORDER BY 1, 2
+$$;
+
+COMMENT ON FUNCTION sensitive_audit.reconcile(regclass) IS
+	'where the table''s current tagged values differ from what its history says they are';
+
+/* Rows a table held before it was tagged enter the history as BASELINE entries. */
+CREATE FUNCTION sensitive_audit.baseline(tbl regclass)
+RETURNS void
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'sensitive_audit_baseline';
+
+COMMENT ON FUNCTION sensitive_audit.baseline(regclass) IS
+	'record the current tagged values of every row of a tagged table as BASELINE entries';

@@ -373,8 +373,8 @@ column_text(ColumnInfo *col, HeapTuple tuple, TupleDesc desc, int *len)
  * The row's key as compact JSON text, exactly as jsonb prints it: keys in
  * jsonb order, every value a JSON string holding the canonical text.
  */
-static const char *
-row_key_text(RelationInfo *info, HeapTuple tuple, TupleDesc desc, int *len)
+static char *
+row_key_json(RelationInfo *info, HeapTuple tuple, TupleDesc desc, int *len)
 {
 	StringInfoData buf;
 
@@ -402,10 +402,44 @@ row_key_text(RelationInfo *info, HeapTuple tuple, TupleDesc desc, int *len)
 	}
 	appendStringInfoChar(&buf, '}');
 	*len = buf.len;
-	const char *copy = sa_pending_strdup(buf.data, buf.len);
+	return buf.data;
+}
 
-	pfree(buf.data);
+/* The same, copied into the queue. */
+static const char *
+row_key_text(RelationInfo *info, HeapTuple tuple, TupleDesc desc, int *len)
+{
+	char	   *json = row_key_json(info, tuple, desc, len);
+	const char *copy = sa_pending_strdup(json, *len);
+
+	pfree(json);
 	return copy;
+}
+
+/*
+ * For reconcile(): the row key (as jsonb prints it) and the canonical text
+ * of each tagged column of one row of rel, palloc'd; values[i] is NULL for
+ * SQL NULL.  Returns the number of tagged columns.
+ */
+int
+sa_row_texts(Relation rel, HeapTuple tuple, char **key, const char ***columns, char ***values)
+{
+	RelationInfo *info = get_relation_info(rel);
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			keylen;
+
+	*key = row_key_json(info, tuple, desc, &keylen);
+	*columns = (const char **) palloc(sizeof(char *) * Max(info->ncols, 1));
+	*values = (char **) palloc(sizeof(char *) * Max(info->ncols, 1));
+	for (int i = 0; i < info->ncols; i++)
+	{
+		bool		isnull;
+		Datum		value = heap_getattr(tuple, info->cols[i].attnum, desc, &isnull);
+
+		(*columns)[i] = pstrdup(info->cols[i].name);
+		(*values)[i] = isnull ? nullptr : canonical_text(&info->cols[i], value);
+	}
+	return info->ncols;
 }
 
 static void

@@ -194,3 +194,4 @@ extern void sa_tag_columns(Oid relid, List *colnames, bool tag);
 /* capture.cpp, used by enforce.cpp */
 extern void sa_capture_rows(Relation rel, const char *operation, bool as_new);
 extern bool sa_type_contains(Oid typid, Oid target);
+extern int	sa_row_texts(Relation rel, HeapTuple tuple, char **key, const char ***columns, char ***values);

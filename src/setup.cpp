@@ -754,6 +754,31 @@ sa_run_in_setup(void (*fn) (void *), void *arg)
 
 namespace {
 
+/* Does relid, or any of its partitions, hold a row? */
+bool
+tree_has_rows(Oid relid)
+{
+	ListCell   *lc;
+	bool		any = false;
+
+	foreach(lc, find_all_inheritors(relid, AccessShareLock, nullptr))
+	{
+		Relation	r = table_open(lfirst_oid(lc), NoLock);
+
+		if (!any && RELKIND_HAS_STORAGE(r->rd_rel->relkind))
+		{
+			Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+			TableScanDesc scan = table_beginscan(r, snapshot, 0, nullptr);
+
+			any = heap_getnext(scan, ForwardScanDirection) != nullptr;
+			table_endscan(scan);
+			UnregisterSnapshot(snapshot);
+		}
+		table_close(r, NoLock);
+	}
+	return any;
+}
+
 struct TagArgs
 {
 	Oid			relid;
@@ -878,6 +903,14 @@ sa_tag_columns(Oid relid, List *colnames, bool tag)
 	TagArgs		args = {relid, changed, tag};
 
 	sa_run_in_setup(tag_columns_cb, &args);
+
+	if (tag && tree_has_rows(relid))
+		ereport(NOTICE,
+				(errmsg("table \"%s\" already holds rows, whose values are not in the log",
+						get_rel_name(relid)),
+				 errhint("SELECT sensitive_audit.baseline('%s') records them as BASELINE entries, so that reconcile() can check them.",
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													get_rel_name(relid)))));
 }
 
 /* Rebuild relid's capture triggers from the catalog (enforce.cpp, upgrades). */
