@@ -157,7 +157,18 @@ struct Repairs
 {
 	List	   *stale;			/* tagged tables whose UPDATE trigger lacks a key column */
 	List	   *enable;			/* (relid, trigger name) pairs CREATE TRIGGER left ENABLE ORIGIN */
+	List	   *old_form;		/* tagged tables given 1.0's capture trigger by a restore */
 };
+
+/* Was trigger t just made by this command, a CREATE TRIGGER (not OR REPLACE)? */
+bool
+created_here(Node *parsetree, const Trigger *t)
+{
+	return parsetree != nullptr && IsA(parsetree, CreateTrigStmt)
+		&& !((CreateTrigStmt *) parsetree)->replace
+		&& strcmp(((CreateTrigStmt *) parsetree)->trigname, t->tgname) == 0
+		&& !t->tgisclone;
+}
 
 void
 check_member(Oid tbl, Oid member, List *tagged_names, Node *parsetree, Repairs *repairs)
@@ -210,10 +221,7 @@ check_member(Oid tbl, Oid member, List *tagged_names, Node *parsetree, Repairs *
 				 * ourselves.  Anything else that leaves one not ALWAYS, a
 				 * CREATE OR REPLACE included, is refused below.
 				 */
-				if (parsetree != nullptr && IsA(parsetree, CreateTrigStmt)
-					&& !((CreateTrigStmt *) parsetree)->replace
-					&& strcmp(((CreateTrigStmt *) parsetree)->trigname, t->tgname) == 0
-					&& !t->tgisclone)
+				if (created_here(parsetree, t))
 				{
 					repairs->enable = lappend_oid(repairs->enable, member);
 					repairs->enable = lappend(repairs->enable, pstrdup(t->tgname));
@@ -221,6 +229,23 @@ check_member(Oid tbl, Oid member, List *tagged_names, Node *parsetree, Repairs *
 				}
 				/* FALLTHROUGH */
 			case SA_TRIGGER_WRONG:
+
+				/*
+				 * A dump made by release 1.0 creates 1.0's capture trigger
+				 * (AFTER INSERT OR DELETE OR UPDATE OF <tagged>): the table
+				 * gets 1.1's row triggers in its place.
+				 */
+				if (state == SA_TRIGGER_WRONG
+					&& (created_here(parsetree, t)
+						|| (t->tgisclone && list_member_oid(repairs->old_form, tbl)))
+					&& strcmp(t->tgname, SA_CAPTURE_TRIGGER) == 0 && t->tgnattr > 0
+					&& t->tgtype == (TRIGGER_TYPE_ROW | TRIGGER_TYPE_INSERT | TRIGGER_TYPE_DELETE
+									 | TRIGGER_TYPE_UPDATE)
+					&& t->tgfoid == sa_capture_fn())
+				{
+					repairs->old_form = list_append_unique_oid(repairs->old_form, tbl);
+					break;
+				}
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("capture of audited table \"%s\" cannot be changed or disabled", relname),
@@ -301,7 +326,7 @@ tag_detached_cb(void *arg)
 	foreach(lc, sa_catalog_columns(a->root))
 		sa_catalog_set(a->detached, (const char *) lfirst(lc), true);
 	CommandCounterIncrement();
-	sa_sync_triggers(a->detached);
+	sa_sync_triggers(a->detached, false);
 	sa_record_setup_values("DETACH", get_namespace_name(get_rel_namespace(a->detached)),
 						   get_rel_name(a->detached), nullptr, nullptr,
 						   qualified_name(a->parent), qualified_name(a->detached));
@@ -544,7 +569,7 @@ check_invariant(List *commands, Node *tree)
 	if (touched == NIL)
 		return;
 
-	Repairs		repairs = {NIL, NIL};
+	Repairs		repairs = {NIL, NIL, NIL};
 	List	   *covered = NIL;
 
 	foreach(lc, tables)
@@ -579,7 +604,9 @@ check_invariant(List *commands, Node *tree)
 	if (repairs.enable != NIL)
 		sa_run_in_setup(enable_cb, repairs.enable);
 	foreach(lc, repairs.stale)
-		sa_sync_triggers_in_setup(lfirst_oid(lc));
+		sa_sync_triggers_in_setup(lfirst_oid(lc), false);
+	foreach(lc, repairs.old_form)
+		sa_sync_triggers_in_setup(lfirst_oid(lc), true);
 }
 
 /* ------------------------------------------------------------------------

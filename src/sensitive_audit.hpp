@@ -179,8 +179,8 @@ extern SaTriggerState sa_trigger_problem(const Trigger *t, Bitmapset *tagged, Bi
 extern void sa_run_sql(const char *sql);
 extern void sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values);
 extern void sa_run_in_setup(void (*fn) (void *), void *arg);
-extern void sa_sync_triggers(Oid relid);
-extern void sa_sync_triggers_in_setup(Oid relid);
+extern void sa_sync_triggers(Oid relid, bool row_only);
+extern void sa_sync_triggers_in_setup(Oid relid, bool row_only);
 extern void sa_ensure_truncate_triggers(Oid relid);
 extern void sa_record_setup(const char *operation, const char *schema,
 							const char *table, const char *column,

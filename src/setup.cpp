@@ -683,10 +683,12 @@ sa_ensure_truncate_triggers(Oid relid)
 
 /*
  * Rebuild relid's capture triggers from the catalog: none if nothing of it
- * is tagged, else the three canonical ones.  Runs inside run_in_setup().
+ * is tagged, else the three canonical ones.  With row_only, the TRUNCATE
+ * triggers are left as they are (a restore of a 1.0 dump brings its own).
+ * Runs inside sa_run_in_setup().
  */
 void
-sa_sync_triggers(Oid relid)
+sa_sync_triggers(Oid relid, bool row_only)
 {
 	List	   *tagged = sa_catalog_columns(relid);
 	Relation	rel = table_open(relid, ShareRowExclusiveLock);
@@ -714,7 +716,8 @@ sa_sync_triggers(Oid relid)
 		sa_run_sql(psprintf("DROP TRIGGER " SA_CAPTURE_TRIGGER " ON %s", q));
 	if (had_update)
 		sa_run_sql(psprintf("DROP TRIGGER " SA_UPDATE_TRIGGER " ON %s", q));
-	drop_truncate_triggers(relid);
+	if (!row_only)
+		drop_truncate_triggers(relid);
 	if (tagged == NIL)
 		return;
 
@@ -725,7 +728,8 @@ sa_sync_triggers(Oid relid)
 						" EXECUTE FUNCTION sensitive_audit.capture()", q, when.data));
 	fire_always(relid, SA_CAPTURE_TRIGGER);
 	fire_always(relid, SA_UPDATE_TRIGGER);
-	sa_ensure_truncate_triggers(relid);
+	if (!row_only)
+		sa_ensure_truncate_triggers(relid);
 }
 
 /*
@@ -813,13 +817,21 @@ tag_columns_cb(void *arg)
 		}
 	}
 	CommandCounterIncrement();
-	sa_sync_triggers(relid);
+	sa_sync_triggers(relid, false);
 }
+
+struct SyncArgs
+{
+	Oid			relid;
+	bool		row_only;
+};
 
 void
 sync_triggers_cb(void *arg)
 {
-	sa_sync_triggers(*(Oid *) arg);
+	SyncArgs   *a = (SyncArgs *) arg;
+
+	sa_sync_triggers(a->relid, a->row_only);
 }
 
 }							/* namespace */
@@ -915,9 +927,11 @@ sa_tag_columns(Oid relid, List *colnames, bool tag)
 
 /* Rebuild relid's capture triggers from the catalog (enforce.cpp, upgrades). */
 void
-sa_sync_triggers_in_setup(Oid relid)
+sa_sync_triggers_in_setup(Oid relid, bool row_only)
 {
-	sa_run_in_setup(sync_triggers_cb, &relid);
+	SyncArgs	args = {relid, row_only};
+
+	sa_run_in_setup(sync_triggers_cb, &args);
 }
 
 /* ------------------------------------------------------------------------
@@ -989,7 +1003,7 @@ sensitive_audit_sync_triggers(PG_FUNCTION_ARGS)
 
 	if (!pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
-	sa_sync_triggers_in_setup(relid);
+	sa_sync_triggers_in_setup(relid, false);
 	PG_RETURN_VOID();
 }
 
