@@ -98,55 +98,41 @@ invalidate_relation_info(Datum arg, Oid relid)
 	}
 }
 
-/* Does the text output of this type read session settings? */
+/*
+ * Does the text output of this type read session settings?  Only the types
+ * known not to are printed without pinning them: date/time, interval,
+ * float, bytea, the geometric types, contrib's cube and any other type whose
+ * output prints a float may read DateStyle, IntervalStyle, TimeZone,
+ * extra_float_digits or bytea_output, and containers (arrays, ranges,
+ * composites, domains) print their elements.
+ */
 bool
-type_depends_on_settings(Oid typid, int depth)
+type_depends_on_settings(Oid typid)
 {
-	if (depth > 32)
-		return true;
-	typid = getBaseType(typid);
-	switch (typid)
+	switch (getBaseType(typid))
 	{
-		case FLOAT4OID:
-		case FLOAT8OID:
-		case DATEOID:
-		case TIMEOID:
-		case TIMETZOID:
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
-		case INTERVALOID:
-		case BYTEAOID:
-			return true;
-		default:
-			break;
-	}
-	Oid			elem = get_element_type(typid);
-
-	if (OidIsValid(elem))
-		return type_depends_on_settings(elem, depth + 1);
-	switch (get_typtype(typid))
-	{
-		case TYPTYPE_RANGE:
-			return type_depends_on_settings(get_range_subtype(typid), depth + 1);
-		case TYPTYPE_MULTIRANGE:
-			return type_depends_on_settings(get_range_subtype(get_multirange_range(typid)), depth + 1);
-		case TYPTYPE_COMPOSITE:
-			{
-				TupleDesc	desc = lookup_rowtype_tupdesc(typid, -1);
-				bool		dep = false;
-
-				for (int i = 0; i < desc->natts && !dep; i++)
-				{
-					Form_pg_attribute att = TupleDescAttr(desc, i);
-
-					if (!att->attisdropped)
-						dep = type_depends_on_settings(att->atttypid, depth + 1);
-				}
-				ReleaseTupleDesc(desc);
-				return dep;
-			}
-		default:
+		case BOOLOID:
+		case CHAROID:
+		case NAMEOID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NUMERICOID:
+		case UUIDOID:
+		case INETOID:
+		case CIDROID:
+		case MACADDROID:
+		case JSONOID:
+		case JSONBOID:
+		case BITOID:
+		case VARBITOID:
 			return false;
+		default:
+			return true;
 	}
 }
 
@@ -162,7 +148,7 @@ fill_column(ColumnInfo *col, Relation rel, AttrNumber attnum)
 	col->namelen = (int) strlen(col->name);
 	getTypeOutputInfo(att->atttypid, &outfunc, &isvarlena);
 	fmgr_info_cxt(outfunc, &col->out, CurrentMemoryContext);
-	col->settings_dependent = type_depends_on_settings(att->atttypid, 0);
+	col->settings_dependent = type_depends_on_settings(att->atttypid);
 	col->type_name = sa_type_name(att->atttypid, att->atttypmod);
 	col->typlen = att->attlen;
 	col->typbyval = att->attbyval;
@@ -653,17 +639,34 @@ sensitive_audit_capture_truncate(PG_FUNCTION_ARGS)
 	return PointerGetDatum(nullptr);
 }
 
-/* Is typid, or anything it contains, a type whose text we cannot pin? */
+/*
+ * Is typid, or anything it contains, a type whose text we cannot pin?
+ * money reads lc_monetary; the reg* types that print a name qualified only
+ * when it is not visible read search_path.
+ */
 bool
 sa_type_supported(Oid typid, Oid *bad_type)
 {
 	Oid			base = getBaseType(typid);
 
-	if (base == CASHOID)
+	switch (base)
 	{
-		*bad_type = typid;
-		return false;
+		case CASHOID:
+		case REGCLASSOID:
+		case REGTYPEOID:
+		case REGPROCOID:
+		case REGPROCEDUREOID:
+		case REGOPEROID:
+		case REGOPERATOROID:
+		case REGCONFIGOID:
+		case REGDICTIONARYOID:
+		case REGCOLLATIONOID:
+			*bad_type = base;
+			return false;
+		default:
+			break;
 	}
+
 	Oid			elem = get_element_type(base);
 
 	if (OidIsValid(elem))

@@ -889,9 +889,10 @@ sa_tag_columns(Oid relid, List *colnames, bool tag)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("column \"%s\" has unsupported type %s", colname, format_type_be(typid)),
-						 errdetail("The text of type %s depends on lc_monetary, so the same value could be recorded differently by different sessions.",
-								   format_type_be(bad)),
-						 errhint("Store the amount as numeric.")));
+						 errdetail("The text of type %s depends on %s, so the same value could be recorded differently by different sessions.",
+								   format_type_be(bad), bad == CASHOID ? "lc_monetary" : "search_path"),
+						 bad == CASHOID ? errhint("Store the amount as numeric.")
+						 : errhint("Store the object's OID or its qualified name instead.")));
 		}
 		foreach(lc2, before)
 		{

@@ -301,6 +301,21 @@ struct StashKey
 	uint64		seq;
 };
 
+/*
+ * The stash hashes and compares its keys as bytes: the padding between the
+ * fields must be zero, which brace initialisation does not promise.
+ */
+StashKey
+stash_key(uint32 chain, uint64 seq)
+{
+	StashKey	key;
+
+	memset(&key, 0, sizeof(key));
+	key.chain = chain;
+	key.seq = seq;
+	return key;
+}
+
 struct StashEntry
 {
 	StashKey	key;			/* hash key; must be first */
@@ -431,7 +446,7 @@ physical_pass(Relation log, Snapshot snapshot, sa_verifier *v, RowDecoder *d)
 		if (e.seq > cn->next_seq)
 		{
 			/* early: keep it until its predecessor has been fed */
-			StashKey	key = {e.chain, e.seq};
+			StashKey	key = stash_key(e.chain, e.seq);
 			StashEntry *s = (StashEntry *) hash_search(stash, &key, HASH_ENTER, &found);
 			StashEntry *target = s;
 
@@ -467,7 +482,7 @@ physical_pass(Relation log, Snapshot snapshot, sa_verifier *v, RowDecoder *d)
 		/* feed what was waiting for it */
 		while (nstashed > 0)
 		{
-			StashKey	key = {cn->chain, cn->next_seq};
+			StashKey	key = stash_key(cn->chain, cn->next_seq);
 			StashEntry *s = (StashEntry *) hash_search(stash, &key, HASH_FIND, nullptr);
 
 			if (s == nullptr)
