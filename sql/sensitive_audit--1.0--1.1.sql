@@ -91,6 +91,14 @@ ALTER EVENT TRIGGER sensitive_audit_enforce_drop ENABLE ALWAYS;
 REVOKE ALL ON FUNCTION sensitive_audit.enforce_ddl() FROM PUBLIC;
 REVOKE ALL ON FUNCTION sensitive_audit.enforce_drop() FROM PUBLIC;
 
+/*
+ * A database with history records its update (a new install runs this
+ * script too, with an empty log, and records nothing: a restore needs the
+ * log empty).
+ */
+SELECT sensitive_audit._record_setup('EXTENSION UPDATE', 'sensitive_audit', NULL, '1.0 -> 1.1')
+ WHERE EXISTS (SELECT 1 FROM sensitive_audit.log_entries);
+
 /* The log's own DDL guard moved to enforce_ddl() too; 1.0's helpers go. */
 DROP EVENT TRIGGER sensitive_audit_guard_ddl;
 DROP FUNCTION sensitive_audit.guard_ddl();

@@ -260,6 +260,20 @@ get_relation_info(Relation rel)
 }
 
 /*
+ * Release 1.0's capture trigger: AFTER INSERT OR DELETE OR UPDATE OF
+ * <tagged columns>.  A database whose extension is still at 1.0 keeps
+ * recording through it until ALTER EXTENSION sensitive_audit UPDATE.
+ */
+bool
+is_release_1_0_trigger(const Trigger *t)
+{
+	return strcmp(t->tgname, SA_CAPTURE_TRIGGER) == 0 && t->tgfoid == sa_capture_fn()
+		&& t->tgtype == (TRIGGER_TYPE_ROW | TRIGGER_TYPE_INSERT | TRIGGER_TYPE_DELETE | TRIGGER_TYPE_UPDATE)
+		&& t->tgnattr > 0 && t->tgqual == nullptr && t->tgnargs == 0
+		&& t->tgenabled == TRIGGER_FIRES_ALWAYS;
+}
+
+/*
  * Refuse to record from anything but a canonical capture trigger: a
  * trigger of the owner's that calls capture() must neither mint entries nor
  * stand in for the real one.
@@ -273,10 +287,12 @@ check_trigger(RelationInfo *info, Relation rel, const Trigger *trigger)
 
 	const char *problem;
 	SaTriggerState state = sa_trigger_problem(trigger, info->tagged_attnums, info->key_attnums,
-											  &problem);
+											  sa_has_before_update(rel), &problem);
 
 	if (state == SA_TRIGGER_NOT_OURS)
 		problem = "Only the capture triggers sensitive_audit makes may call it.";
+	if (state == SA_TRIGGER_WRONG && is_release_1_0_trigger(trigger) && sa_extension_version_is("1.0"))
+		state = SA_TRIGGER_CANONICAL;	/* until ALTER EXTENSION ... UPDATE */
 	if (state != SA_TRIGGER_CANONICAL && state != SA_TRIGGER_STALE_KEY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

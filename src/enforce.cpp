@@ -152,6 +152,16 @@ qualified_name(Oid relid)
  * The invariant for one tagged table's tree.
  */
 
+/* Append the OIDs of more to *list, once each. */
+void
+foreach_oid_append(List **list, List *more)
+{
+	ListCell   *lc;
+
+	foreach(lc, more)
+		*list = list_append_unique_oid(*list, lfirst_oid(lc));
+}
+
 /* What check_tree found that enforce_ddl() repairs. */
 struct Repairs
 {
@@ -160,14 +170,16 @@ struct Repairs
 	List	   *old_form;		/* tagged tables given 1.0's capture trigger by a restore */
 };
 
-/* Was trigger t just made by this command, a CREATE TRIGGER (not OR REPLACE)? */
+/*
+ * Was trigger t just made by this command, a CREATE TRIGGER (not OR
+ * REPLACE), or cloned to a partition from the one it made?
+ */
 bool
 created_here(Node *parsetree, const Trigger *t)
 {
 	return parsetree != nullptr && IsA(parsetree, CreateTrigStmt)
 		&& !((CreateTrigStmt *) parsetree)->replace
-		&& strcmp(((CreateTrigStmt *) parsetree)->trigname, t->tgname) == 0
-		&& !t->tgisclone;
+		&& strcmp(((CreateTrigStmt *) parsetree)->trigname, t->tgname) == 0;
 }
 
 void
@@ -203,7 +215,7 @@ check_member(Oid tbl, Oid member, List *tagged_names, Node *parsetree, Repairs *
 	{
 		const Trigger *t = &td->triggers[i];
 		const char *why;
-		SaTriggerState state = sa_trigger_problem(t, tagged, key, &why);
+		SaTriggerState state = sa_trigger_problem(t, tagged, key, sa_has_before_update(rel), &why);
 
 		switch (state)
 		{
@@ -211,6 +223,7 @@ check_member(Oid tbl, Oid member, List *tagged_names, Node *parsetree, Repairs *
 			case SA_TRIGGER_CANONICAL:
 				break;
 			case SA_TRIGGER_STALE_KEY:
+			case SA_TRIGGER_STALE_FORM:
 				repairs->stale = list_append_unique_oid(repairs->stale, tbl);
 				break;
 			case SA_TRIGGER_NOT_ALWAYS:
@@ -256,7 +269,13 @@ check_member(Oid tbl, Oid member, List *tagged_names, Node *parsetree, Repairs *
 	relation_close(rel, AccessShareLock);
 }
 
-/* Triggers that call our functions on a relation that is not tagged. */
+/*
+ * Triggers that call our functions on a relation that is not tagged: only
+ * in the shape of the capture triggers.  A parallel restore may create a
+ * table's capture triggers before another of its sessions has loaded the
+ * catalog of what is tagged; until then capture() refuses to record from
+ * them, and writes fail rather than go unrecorded or forge entries.
+ */
 void
 check_untagged(Oid relid)
 {
@@ -266,19 +285,18 @@ check_untagged(Oid relid)
 		return;
 
 	TriggerDesc *td = rel->trigdesc;
-	Oid			capture_fn = sa_capture_fn();
-	Oid			truncate_fn = sa_truncate_fn();
 
 	for (int i = 0; td != nullptr && i < td->numtriggers; i++)
 	{
 		const Trigger *t = &td->triggers[i];
+		const char *why;
 
-		if (t->tgfoid == capture_fn || t->tgfoid == truncate_fn)
+		if (sa_trigger_problem(t, nullptr, nullptr, false, &why) == SA_TRIGGER_WRONG)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("trigger \"%s\" on \"%s\" cannot call %s", t->tgname,
 							RelationGetRelationName(rel), format_procedure(t->tgfoid)),
-					 errdetail("Only the capture triggers sensitive_audit makes may call it, on tagged tables."),
+					 errdetail_internal("%s", why),
 					 errhint("Tag columns with sensitive_audit.tag().")));
 	}
 	relation_close(rel, AccessShareLock);
@@ -551,11 +569,13 @@ handle_command(Node *tree, List *commands)
 	}
 }
 
-/* The tagged tables (and their trees) a command touched. */
-void
-check_invariant(List *commands, Node *tree)
+/*
+ * The relations a command changes: those it reports, and the partitions
+ * ATTACH PARTITION brings (the command reports only the parent).
+ */
+List *
+touched_relations(List *commands, Node *tree)
 {
-	List	   *tables = sa_catalog_tables();
 	List	   *touched = NIL;
 	ListCell   *lc;
 
@@ -566,6 +586,32 @@ check_invariant(List *commands, Node *tree)
 		if (OidIsValid(c->relid))
 			touched = list_append_unique_oid(touched, c->relid);
 	}
+	if (tree != nullptr && IsA(tree, AlterTableStmt))
+	{
+		foreach(lc, ((AlterTableStmt *) tree)->cmds)
+		{
+			AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+			if (cmd->subtype == AT_AttachPartition)
+			{
+				Oid			part = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
+
+				if (OidIsValid(part))
+					foreach_oid_append(&touched, find_all_inheritors(part, NoLock, nullptr));
+			}
+		}
+	}
+	return touched;
+}
+
+/* The invariant, for the members of tagged tables a command touched. */
+void
+check_invariant(List *commands, Node *tree)
+{
+	List	   *tables = sa_catalog_tables();
+	List	   *touched = touched_relations(commands, tree);
+	ListCell   *lc;
+
 	if (touched == NIL)
 		return;
 
@@ -590,8 +636,15 @@ check_invariant(List *commands, Node *tree)
 
 		List	   *names = sa_catalog_columns(tbl);
 
+		/*
+		 * Only the members the command touched: the others are as the
+		 * last command that touched them left them, and locking them
+		 * could deadlock with DDL on a sibling partition.
+		 */
 		foreach(lc2, members)
 		{
+			if (!list_member_oid(touched, lfirst_oid(lc2)))
+				continue;
 			check_member(tbl, lfirst_oid(lc2), names, tree, &repairs);
 			covered = list_append_unique_oid(covered, lfirst_oid(lc2));
 		}

@@ -171,11 +171,14 @@ enum SaTriggerState
 	SA_TRIGGER_NOT_OURS,
 	SA_TRIGGER_CANONICAL,
 	SA_TRIGGER_STALE_KEY,
+	SA_TRIGGER_STALE_FORM,
 	SA_TRIGGER_NOT_ALWAYS,
 	SA_TRIGGER_WRONG
 };
 extern SaTriggerState sa_trigger_problem(const Trigger *t, Bitmapset *tagged, Bitmapset *key,
-										 const char **why);
+										 bool before_update, const char **why);
+extern bool sa_has_before_update(Relation rel);
+extern bool sa_extension_version_is(const char *version);
 extern void sa_run_sql(const char *sql);
 extern void sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values);
 extern void sa_run_in_setup(void (*fn) (void *), void *arg);

@@ -6,14 +6,16 @@
  * detached from one).  Everything else is derived from it and rebuilt from
  * it whenever it changes (sa_sync_triggers):
  *   sensitive_audit_capture         AFTER INSERT OR DELETE FOR EACH ROW
- *   sensitive_audit_capture_update  AFTER UPDATE FOR EACH ROW
- *                                   WHEN (sensitive_audit.changed(OLD.c, NEW.c, ...))
+ *   sensitive_audit_capture_update  AFTER UPDATE OF <tagged and key columns>
+ *                                   FOR EACH ROW, or, on a table with BEFORE
+ *                                   UPDATE row triggers, AFTER UPDATE ... WHEN
+ *                                   (sensitive_audit.changed(OLD.c, NEW.c, ...))
  *   sensitive_audit_truncate        BEFORE TRUNCATE FOR EACH STATEMENT
  * all ENABLE ALWAYS, on the tagged table (row triggers are cloned to every
- * partition; the TRUNCATE trigger is put on each partition).  The UPDATE
- * trigger's WHEN clause compares the final old and new row, so a change made
- * by a BEFORE trigger or a generated column is seen, and an UPDATE that
- * changes no tagged or key column still queues nothing.
+ * partition; the TRUNCATE trigger is put on each partition).  Either form of
+ * the UPDATE trigger sees every change to a tagged or key column, made by the
+ * statement, a generated column or a BEFORE trigger, and an UPDATE that
+ * changes none of them queues nothing (see sa_trigger_problem()).
  *
  * sa_trigger_problem() says whether a trigger is exactly one of these; the
  * invariant (enforce.cpp, and capture() itself) is that every relation whose
@@ -268,13 +270,28 @@ changed_fn(void)
  *                          column but not every key column (a primary key
  *                          added since it was made): enforce.cpp rebuilds it
  *                          and capture() tolerates it;
+ *   SA_TRIGGER_STALE_FORM  an UPDATE OF trigger on a relation that now has a
+ *                          BEFORE UPDATE row trigger, which could change a
+ *                          tagged column the statement does not name:
+ *                          enforce.cpp rebuilds it in its WHEN form;
  *   SA_TRIGGER_NOT_ALWAYS  canonical but for ENABLE ALWAYS, as CREATE
  *                          TRIGGER leaves it (a restore enables it next);
  *   SA_TRIGGER_WRONG       anything else.
- * tagged, key: the columns an UPDATE trigger must compare.
+ * tagged, key: the columns an UPDATE trigger must compare; before_update:
+ * the relation has BEFORE UPDATE row triggers.
+ *
+ * The UPDATE trigger has two canonical forms.  Without BEFORE UPDATE row
+ * triggers on the table, the columns an UPDATE sets (generated columns
+ * included) are the only ones it can change, and
+ *   AFTER UPDATE OF <tagged and key columns>
+ * queues nothing at all for an UPDATE of other columns.  With them, a BEFORE
+ * trigger may change a tagged column the statement does not name, and
+ *   AFTER UPDATE ... WHEN (sensitive_audit.changed(OLD.a, NEW.a, ...))
+ * compares the final row instead, at the cost of evaluating the WHEN clause.
  */
 SaTriggerState
-sa_trigger_problem(const Trigger *t, Bitmapset *tagged, Bitmapset *key, const char **why)
+sa_trigger_problem(const Trigger *t, Bitmapset *tagged, Bitmapset *key, bool before_update,
+				   const char **why)
 {
 	Oid			capture_fn = sa_capture_fn();
 	Oid			truncate_fn = sa_truncate_fn();
@@ -312,45 +329,63 @@ sa_trigger_problem(const Trigger *t, Bitmapset *tagged, Bitmapset *key, const ch
 		*why = psprintf("Trigger \"%s\" must execute %s.", t->tgname, format_procedure(want_fn));
 	else if (t->tgtype != want_type)
 		*why = psprintf("Trigger \"%s\" fires on other events than sensitive_audit's.", t->tgname);
-	else if (t->tgnargs != 0 || t->tgnattr != 0 || OidIsValid(t->tgconstraint) || t->tgdeferrable
+	else if (t->tgnargs != 0 || OidIsValid(t->tgconstraint) || t->tgdeferrable
 			 || t->tgoldtable != nullptr || t->tgnewtable != nullptr)
-		*why = psprintf("Trigger \"%s\" has arguments, a column list, transition tables or a constraint.",
+		*why = psprintf("Trigger \"%s\" has arguments, transition tables or a constraint.", t->tgname);
+	else if (!is_update && (t->tgqual != nullptr || t->tgnattr != 0))
+		*why = psprintf("Trigger \"%s\" must not have a WHEN clause or a column list.", t->tgname);
+	else if (is_update && (t->tgqual != nullptr) == (t->tgnattr != 0))
+		*why = psprintf("Trigger \"%s\" must have either the WHEN clause or the column list sensitive_audit makes.",
 						t->tgname);
-	else if (!is_update && t->tgqual != nullptr)
-		*why = psprintf("Trigger \"%s\" must not have a WHEN clause.", t->tgname);
 	if (*why != nullptr)
 		return SA_TRIGGER_WRONG;
 
 	if (is_update)
 	{
-		/* WHEN (sensitive_audit.changed(OLD.a, NEW.a, OLD.b, NEW.b, ...)) */
-		Node	   *qual = t->tgqual ? (Node *) stringToNode(t->tgqual) : nullptr;
-		FuncExpr   *call = (qual != nullptr && IsA(qual, FuncExpr)) ? (FuncExpr *) qual : nullptr;
 		Bitmapset  *compared = nullptr;
-		bool		ok = call != nullptr && call->funcid == changed_fn()
-			&& list_length(call->args) % 2 == 0;
 
-		for (int i = 0; ok && i < list_length(call->args); i += 2)
+		if (t->tgnattr != 0)
 		{
-			Node	   *o = (Node *) list_nth(call->args, i);
-			Node	   *n = (Node *) list_nth(call->args, i + 1);
-
-			ok = IsA(o, Var) && IsA(n, Var)
-				&& ((Var *) o)->varno == PRS2_OLD_VARNO && ((Var *) n)->varno == PRS2_NEW_VARNO
-				&& ((Var *) o)->varattno == ((Var *) n)->varattno && ((Var *) o)->varattno > 0
-				&& ((Var *) o)->varlevelsup == 0 && ((Var *) n)->varlevelsup == 0;
-			if (ok)
-				compared = bms_add_member(compared, ((Var *) o)->varattno);
+			/* AFTER UPDATE OF a, b, ... */
+			for (int i = 0; i < t->tgnattr; i++)
+				compared = bms_add_member(compared, t->tgattr[i]);
 		}
-		if (!ok)
+		else
 		{
-			*why = psprintf("Trigger \"%s\" must have the WHEN clause sensitive_audit makes.", t->tgname);
-			return SA_TRIGGER_WRONG;
+			/* WHEN (sensitive_audit.changed(OLD.a, NEW.a, OLD.b, NEW.b, ...)) */
+			Node	   *qual = (Node *) stringToNode(t->tgqual);
+			FuncExpr   *call = IsA(qual, FuncExpr) ? (FuncExpr *) qual : nullptr;
+			bool		ok = call != nullptr && call->funcid == changed_fn()
+				&& list_length(call->args) % 2 == 0;
+
+			for (int i = 0; ok && i < list_length(call->args); i += 2)
+			{
+				Node	   *o = (Node *) list_nth(call->args, i);
+				Node	   *n = (Node *) list_nth(call->args, i + 1);
+
+				ok = IsA(o, Var) && IsA(n, Var)
+					&& ((Var *) o)->varno == PRS2_OLD_VARNO && ((Var *) n)->varno == PRS2_NEW_VARNO
+					&& ((Var *) o)->varattno == ((Var *) n)->varattno && ((Var *) o)->varattno > 0
+					&& ((Var *) o)->varlevelsup == 0 && ((Var *) n)->varlevelsup == 0;
+				if (ok)
+					compared = bms_add_member(compared, ((Var *) o)->varattno);
+			}
+			if (!ok)
+			{
+				*why = psprintf("Trigger \"%s\" must have the WHEN clause sensitive_audit makes.", t->tgname);
+				return SA_TRIGGER_WRONG;
+			}
 		}
 		if (!bms_is_subset(tagged, compared))
 		{
 			*why = psprintf("Trigger \"%s\" does not compare every tagged column.", t->tgname);
 			return SA_TRIGGER_WRONG;
+		}
+		if (t->tgenabled == TRIGGER_FIRES_ALWAYS && t->tgnattr != 0 && before_update)
+		{
+			*why = psprintf("Trigger \"%s\" lists the columns an UPDATE names, but a BEFORE UPDATE trigger may change others.",
+							t->tgname);
+			return SA_TRIGGER_STALE_FORM;
 		}
 		if (t->tgenabled == TRIGGER_FIRES_ALWAYS && !bms_is_subset(key, compared))
 		{
@@ -364,6 +399,13 @@ sa_trigger_problem(const Trigger *t, Bitmapset *tagged, Bitmapset *key, const ch
 		return SA_TRIGGER_NOT_ALWAYS;
 	}
 	return SA_TRIGGER_CANONICAL;
+}
+
+/* Does the relation have BEFORE UPDATE row triggers (none of them ours)? */
+bool
+sa_has_before_update(Relation rel)
+{
+	return rel->trigdesc != nullptr && rel->trigdesc->trig_update_before_row;
 }
 
 namespace {
@@ -555,18 +597,16 @@ sa_run_sql(const char *sql)
 		elog(ERROR, "SPI_execute failed: %s (%s)", SPI_result_code_string(rc), sql);
 }
 
-/* Run sql as the extension's owner (for its own bookkeeping tables). */
-void
-sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values)
+/* The installed extension's owner and version (palloc'd). */
+static void
+extension_info(Oid *owner, char **version)
 {
-	Oid			save_userid;
-	int			save_sec_context;
-	Oid			owner;
 	Oid			extoid = get_extension_oid("sensitive_audit", false);
 	HeapTuple	tuple;
 	Relation	extrel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyData key;
 	SysScanDesc scan;
+	bool		isnull;
 
 	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(extoid));
@@ -574,10 +614,36 @@ sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values)
 	tuple = systable_getnext(scan);
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "extension sensitive_audit not found");
-	owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	*owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+
+	Datum		v = heap_getattr(tuple, Anum_pg_extension_extversion, RelationGetDescr(extrel), &isnull);
+
+	*version = isnull ? pstrdup("") : TextDatumGetCString(v);
 	systable_endscan(scan);
 	table_close(extrel, AccessShareLock);
+}
 
+/* Is the extension installed in this database at that version? */
+bool
+sa_extension_version_is(const char *version)
+{
+	Oid			owner;
+	char	   *installed;
+
+	extension_info(&owner, &installed);
+	return strcmp(installed, version) == 0;
+}
+
+/* Run sql as the extension's owner (for its own bookkeeping tables). */
+void
+sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			owner;
+	char	   *version;
+
+	extension_info(&owner, &version);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, nullptr, false, 0);
@@ -697,17 +763,31 @@ sa_sync_triggers(Oid relid, bool row_only)
 	bool		had_update = has_trigger(rel, SA_UPDATE_TRIGGER);
 	StringInfoData when;
 
+	StringInfoData cols;
+	bool		before_update = false;
+	ListCell   *lc;
+
+	/* the UPDATE trigger's form (see sa_trigger_problem) */
+	foreach(lc, find_all_inheritors(relid, NoLock, nullptr))
+	{
+		Relation	r = table_open(lfirst_oid(lc), NoLock);
+
+		before_update |= sa_has_before_update(r);
+		table_close(r, NoLock);
+	}
 	initStringInfo(&when);
+	initStringInfo(&cols);
 	if (tagged != NIL)
 	{
-		Bitmapset  *cols = bms_union(sa_tagged_attnums(rel, tagged), sa_key_attnums(rel, nullptr));
+		Bitmapset  *compared = bms_union(sa_tagged_attnums(rel, tagged), sa_key_attnums(rel, nullptr));
 		int			attnum = -1;
 
-		while ((attnum = bms_next_member(cols, attnum)) >= 0)
+		while ((attnum = bms_next_member(compared, attnum)) >= 0)
 		{
 			const char *name = quote_identifier(get_attname(relid, attnum, false));
 
 			appendStringInfo(&when, "%sOLD.%s, NEW.%s", when.len > 0 ? ", " : "", name, name);
+			appendStringInfo(&cols, "%s%s", cols.len > 0 ? ", " : "", name);
 		}
 	}
 	table_close(rel, NoLock);
@@ -723,9 +803,13 @@ sa_sync_triggers(Oid relid, bool row_only)
 
 	sa_run_sql(psprintf("CREATE TRIGGER " SA_CAPTURE_TRIGGER " AFTER INSERT OR DELETE ON %s"
 						" FOR EACH ROW EXECUTE FUNCTION sensitive_audit.capture()", q));
-	sa_run_sql(psprintf("CREATE TRIGGER " SA_UPDATE_TRIGGER " AFTER UPDATE ON %s FOR EACH ROW"
-						" WHEN (sensitive_audit.changed(%s))"
-						" EXECUTE FUNCTION sensitive_audit.capture()", q, when.data));
+	if (before_update)
+		sa_run_sql(psprintf("CREATE TRIGGER " SA_UPDATE_TRIGGER " AFTER UPDATE ON %s FOR EACH ROW"
+							" WHEN (sensitive_audit.changed(%s))"
+							" EXECUTE FUNCTION sensitive_audit.capture()", q, when.data));
+	else
+		sa_run_sql(psprintf("CREATE TRIGGER " SA_UPDATE_TRIGGER " AFTER UPDATE OF %s ON %s FOR EACH ROW"
+							" EXECUTE FUNCTION sensitive_audit.capture()", cols.data, q));
 	fire_always(relid, SA_CAPTURE_TRIGGER);
 	fire_always(relid, SA_UPDATE_TRIGGER);
 	if (!row_only)
@@ -1051,6 +1135,16 @@ sa_object_relabel(const ObjectAddress *object, const char *seclabel)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid sensitive_audit label \"%s\"", seclabel),
 				 errhint("The only label is 'sensitive'; IS NULL removes it.")));
+
+	/*
+	 * A dump's script (pg_dump, pg_restore) runs with check_function_bodies
+	 * off and brings the label before the catalog of what is tagged and the
+	 * capture triggers, which it restores itself: tagging here would tag
+	 * twice and turn the table's restored rows into new INSERT entries.  The
+	 * label is then only recorded.
+	 */
+	if (!check_function_bodies)
+		return;
 
 	char	   *colname = get_attname(object->objectId, (AttrNumber) object->objectSubId, false);
 

@@ -66,5 +66,18 @@ SECURITY LABEL FOR sensitive_audit ON COLUMN patients.name IS NULL;
 SELECT column_name FROM sensitive_audit.tagged_columns WHERE table_name = 'patients';
 SELECT operation, column_name FROM sensitive_audit.log
  WHERE table_name = 'patients' AND column_name = 'name' ORDER BY txid, seq;
+-- untag() clears a label that tagged the column
+SECURITY LABEL FOR sensitive_audit ON COLUMN patients.name IS 'sensitive';
+SELECT sensitive_audit.untag('patients', 'name');
+SELECT count(*) AS labels_left FROM pg_seclabel
+ WHERE provider = 'sensitive_audit' AND objoid = 'patients'::regclass;
+-- in a dump's script (check_function_bodies off) a label is only recorded:
+-- the restore brings the catalog of what is tagged and the triggers itself
+SET check_function_bodies = off;
+SECURITY LABEL FOR sensitive_audit ON COLUMN patients.name IS 'sensitive';
+RESET check_function_bodies;
+SELECT count(*) AS tagged_by_restored_label FROM sensitive_audit.tagged_columns
+ WHERE table_name = 'patients' AND column_name = 'name';
+SECURITY LABEL FOR sensitive_audit ON COLUMN patients.name IS NULL;
 
 SELECT bool_and(ok) AS all_ok FROM sensitive_audit.verify();

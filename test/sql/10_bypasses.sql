@@ -47,6 +47,24 @@ SELECT iban FROM acc WHERE id = 2;
 SELECT logged('x4') AS x4_logged;
 DROP TRIGGER sneak ON acc;
 
+-- 4b. the same through a BEFORE trigger on one partition only
+CREATE TABLE bparts (id int PRIMARY KEY, v text, note text) PARTITION BY RANGE (id);
+CREATE TABLE bparts_1 PARTITION OF bparts FOR VALUES FROM (0) TO (100);
+SELECT sensitive_audit.tag('bparts', 'v');
+INSERT INTO bparts VALUES (1, 'v1', 'n');
+-- no BEFORE UPDATE trigger yet: the UPDATE trigger lists its columns
+SELECT tgrelid::regclass, tgattr, tgqual IS NOT NULL AS has_when FROM pg_trigger
+ WHERE tgname = 'sensitive_audit_capture_update' AND tgrelid::regclass::text LIKE 'bparts%' ORDER BY 1;
+CREATE FUNCTION bp_sneak_v() RETURNS trigger LANGUAGE plpgsql
+	AS $$BEGIN NEW.v := 'x4b'; RETURN NEW; END$$;
+CREATE TRIGGER sneak BEFORE UPDATE ON bparts_1 FOR EACH ROW EXECUTE FUNCTION bp_sneak_v();
+-- now it compares the final rows
+SELECT tgrelid::regclass, tgattr, tgqual IS NOT NULL AS has_when FROM pg_trigger
+ WHERE tgname = 'sensitive_audit_capture_update' AND tgrelid::regclass::text LIKE 'bparts%' ORDER BY 1;
+UPDATE bparts SET note = 'z';
+SELECT operation, table_name, old_value, new_value FROM sensitive_audit.log
+ WHERE table_name LIKE 'bparts%' AND operation = 'UPDATE';
+
 -- 5. a generated column that is tagged changes with an untagged one
 CREATE TABLE gen (id int PRIMARY KEY, base text, upper_base text GENERATED ALWAYS AS (upper(base)) STORED);
 SELECT sensitive_audit.tag('gen', 'upper_base');
