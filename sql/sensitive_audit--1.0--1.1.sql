@@ -88,6 +88,16 @@ CREATE EVENT TRIGGER sensitive_audit_enforce_drop ON sql_drop
 	EXECUTE FUNCTION sensitive_audit.enforce_drop();
 ALTER EVENT TRIGGER sensitive_audit_enforce_drop ENABLE ALWAYS;
 
+CREATE FUNCTION sensitive_audit.guard_start()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'sensitive_audit_guard_start';
+
+CREATE EVENT TRIGGER sensitive_audit_guard_start ON ddl_command_start
+	EXECUTE FUNCTION sensitive_audit.guard_start();
+ALTER EVENT TRIGGER sensitive_audit_guard_start ENABLE ALWAYS;
+
+REVOKE ALL ON FUNCTION sensitive_audit.guard_start() FROM PUBLIC;
 REVOKE ALL ON FUNCTION sensitive_audit.enforce_ddl() FROM PUBLIC;
 REVOKE ALL ON FUNCTION sensitive_audit.enforce_drop() FROM PUBLIC;
 

@@ -20,7 +20,9 @@
  *    A prepared transaction keeps the lock until COMMIT/ROLLBACK PREPARED.
  *  - Committers start at a chain chosen by their pid and take the first free
  *    chain without waiting, so concurrent commits spread over the chains and
- *    only wait when all are busy.
+ *    only wait when all are busy; then they try them all again, after a
+ *    short sleep, until one is free (a prepared transaction can hold one
+ *    for long).
  * No shared memory is needed, so the library need not be preloaded, and a
  * crash leaves nothing to repair: the log itself is the state.  Preloaded,
  * it keeps chain heads in shared memory as a cache of the log (heads.cpp).
@@ -48,17 +50,34 @@ lock_some_chain(void)
 	int			start = MyProcPid % nchains;
 	LOCKTAG		tag;
 
-	for (int i = 0; i < nchains; i++)
+	if (nchains == 1)
 	{
-		int			chain = (start + i) % nchains;
-
-		chain_locktag(&tag, chain);
-		if (LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
-			return chain;
+		chain_locktag(&tag, 0);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		return 0;
 	}
-	chain_locktag(&tag, start);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-	return start;
+
+	/*
+	 * Every chain busy: try them all again after a short sleep, rather than
+	 * queue behind one, whose holder may be a prepared transaction that
+	 * keeps it for a long time while others free theirs.  The wait can be
+	 * cancelled.
+	 */
+	for (long delay_ms = 1;; delay_ms = Min(delay_ms * 2, 10))
+	{
+		for (int i = 0; i < nchains; i++)
+		{
+			int			chain = (start + i) % nchains;
+
+			chain_locktag(&tag, chain);
+			if (LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
+				return chain;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, delay_ms,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 Oid

@@ -188,6 +188,13 @@ check_member(Oid tbl, Oid member, List *tagged_names, Node *parsetree, Repairs *
 	Relation	rel = relation_open(member, AccessShareLock);
 	const char *relname = RelationGetRelationName(rel);
 
+	if (member == tbl && (has_superclass(tbl) || OidIsValid(rel->rd_rel->reloftype)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("audited table \"%s\" cannot become a partition, an inheritance child or a typed table",
+						relname),
+				 errdetail("Its columns could then be renamed or changed through another table or type, unseen."),
+				 errhint("Untag its columns first, or tag the parent table instead.")));
 	if (member != tbl && !rel->rd_rel->relispartition)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -399,9 +406,9 @@ enable_cb(void *arg)
 	}
 }
 
-/* The relation a command's pg_class object is, by its command tag. */
+/* The first relation among a command's objects. */
 Oid
-command_relation(List *commands, const char *tag)
+first_relation(List *commands)
 {
 	ListCell   *lc;
 
@@ -409,7 +416,7 @@ command_relation(List *commands, const char *tag)
 	{
 		DdlCommand *c = (DdlCommand *) lfirst(lc);
 
-		if (c->classid == RelationRelationId && strcmp(c->command_tag, tag) == 0)
+		if (c->classid == RelationRelationId)
 			return c->objid;
 	}
 	return InvalidOid;
@@ -433,6 +440,10 @@ handle_alter_table(AlterTableStmt *stmt)
 	{
 		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
 
+		/* a table's row type is a composite type too */
+		if (cmd->subtype == AT_AddColumn || cmd->subtype == AT_DropColumn
+			|| cmd->subtype == AT_AlterColumnType)
+			refuse_if_type_in_use(get_rel_type_id(relid), "Changing the columns of its row type");
 		if (cmd->subtype != AT_AttachPartition && cmd->subtype != AT_DetachPartition
 			&& cmd->subtype != AT_DetachPartitionFinalize)
 			continue;
@@ -465,6 +476,8 @@ handle_rename(RenameStmt *stmt, List *commands)
 
 				if (!OidIsValid(relid))
 					return;
+				bool		recorded = false;
+
 				foreach(lc, sa_catalog_columns(relid))
 				{
 					if (strcmp((const char *) lfirst(lc), stmt->subname) != 0)
@@ -476,6 +489,21 @@ handle_rename(RenameStmt *stmt, List *commands)
 					sa_record_setup_values("RENAME COLUMN", get_namespace_name(get_rel_namespace(relid)),
 										   get_rel_name(relid), stmt->newname, nullptr,
 										   stmt->subname, stmt->newname);
+					recorded = true;
+				}
+
+				/* a column of the row key: later entries' row_key names it anew */
+				AttrNumber	attnum = get_attnum(relid, stmt->newname);
+
+				if (!recorded && attnum != InvalidAttrNumber && OidIsValid(sa_tagged_root(relid)))
+				{
+					Relation	rel = relation_open(relid, AccessShareLock);
+
+					if (bms_is_member(attnum, sa_key_attnums(rel, nullptr)))
+						sa_record_setup_values("RENAME COLUMN", get_namespace_name(get_rel_namespace(relid)),
+											   get_rel_name(relid), stmt->newname, nullptr,
+											   stmt->subname, stmt->newname);
+					relation_close(rel, AccessShareLock);
 				}
 				break;
 			}
@@ -488,8 +516,14 @@ handle_rename(RenameStmt *stmt, List *commands)
 				break;
 			}
 		case OBJECT_TABLE:
+		case OBJECT_INDEX:
+		case OBJECT_VIEW:
+		case OBJECT_MATVIEW:
+		case OBJECT_SEQUENCE:
+		case OBJECT_FOREIGN_TABLE:
 			{
-				Oid			relid = command_relation(commands, "ALTER TABLE");
+				/* ALTER INDEX t RENAME renames a table t as well: go by the object */
+				Oid			relid = first_relation(commands);
 
 				if (OidIsValid(relid) && OidIsValid(sa_tagged_root(relid)))
 					sa_record_setup_values("RENAME TABLE", get_namespace_name(get_rel_namespace(relid)),
@@ -502,7 +536,12 @@ handle_rename(RenameStmt *stmt, List *commands)
 				Oid			nsp = get_namespace_oid(stmt->newname, true);
 				ListCell   *lc;
 
+				List	   *members = NIL;
+
+				/* tagged tables and their partitions in the schema */
 				foreach(lc, sa_catalog_tables())
+					foreach_oid_append(&members, find_all_inheritors(lfirst_oid(lc), NoLock, nullptr));
+				foreach(lc, members)
 				{
 					if (get_rel_namespace(lfirst_oid(lc)) != nsp)
 						continue;
@@ -530,9 +569,9 @@ handle_command(Node *tree, List *commands)
 		case T_AlterObjectSchemaStmt:
 			{
 				AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) tree;
-				Oid			relid = command_relation(commands, "ALTER TABLE");
+				Oid			relid = first_relation(commands);
 
-				if (stmt->objectType == OBJECT_TABLE && OidIsValid(relid)
+				if (OidIsValid(relid)
 					&& OidIsValid(sa_tagged_root(relid)))
 					sa_record_setup_values("SET SCHEMA", stmt->newschema, get_rel_name(relid),
 										   nullptr, nullptr, stmt->relation->schemaname, stmt->newschema);
@@ -586,6 +625,12 @@ touched_relations(List *commands, Node *tree)
 		if (OidIsValid(c->relid))
 			touched = list_append_unique_oid(touched, c->relid);
 	}
+	/*
+	 * and what a command recursed to: a rename of a parent's column renames
+	 * its inheritance children's and partitions' too
+	 */
+	foreach(lc, list_copy(touched))
+		foreach_oid_append(&touched, find_all_inheritors(lfirst_oid(lc), NoLock, nullptr));
 	if (tree != nullptr && IsA(tree, AlterTableStmt))
 	{
 		foreach(lc, ((AlterTableStmt *) tree)->cmds)
@@ -755,7 +800,109 @@ forget_cb(void *arg)
 		sa_catalog_set(list_nth_oid(r->columns, i), (const char *) list_nth(r->columns, i + 1), false);
 }
 
+/*
+ * Some commands lock their relation before checking the caller's right to
+ * run them: CREATE RULE and CREATE TRIGGER take a lock on it that would
+ * queue every committer behind them, whoever asks.  On the audit schema's
+ * relations they are refused here, at ddl_command_start, before any lock,
+ * to anyone but a superuser; so is a foreign key referencing them.
+ */
+bool
+audit_relation(RangeVar *rv)
+{
+	Oid			relid = rv != nullptr ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
+
+	return OidIsValid(relid) && in_audit_schema(relid);
+}
+
+bool
+references_audit_relation(List *elts)
+{
+	ListCell   *lc;
+
+	foreach(lc, elts)
+	{
+		Node	   *n = (Node *) lfirst(lc);
+		List	   *constraints = NIL;
+		ListCell   *lc2;
+
+		if (IsA(n, Constraint))
+			constraints = list_make1(n);
+		else if (IsA(n, ColumnDef))
+			constraints = ((ColumnDef *) n)->constraints;
+		foreach(lc2, constraints)
+		{
+			Constraint *c = (Constraint *) lfirst(lc2);
+
+			if (IsA(c, Constraint) && c->contype == CONSTR_FOREIGN && audit_relation(c->pktable))
+				return true;
+		}
+	}
+	return false;
+}
+
 }							/* namespace */
+
+extern "C" {
+PG_FUNCTION_INFO_V1(sensitive_audit_guard_start);
+}
+
+/* ddl_command_start, every command: refusals that must come before any lock. */
+extern "C" Datum
+sensitive_audit_guard_start(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		sa_called_wrongly("guard_start", "called as an event trigger");
+	if (sa_in_own_setup())
+		PG_RETURN_VOID();
+
+	Node	   *tree = ((EventTriggerData *) fcinfo->context)->parsetree;
+	bool		refuse = false;
+
+	/* the log stays part of the extension, so that pg_dump carries it */
+	if (IsA(tree, AlterExtensionContentsStmt)
+		&& strcmp(((AlterExtensionContentsStmt *) tree)->extname, "sensitive_audit") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("objects cannot be added to or removed from extension sensitive_audit"),
+				 errdetail("Its tables are what pg_dump carries as the audit log.")));
+	if (superuser())
+		PG_RETURN_VOID();
+	switch (nodeTag(tree))
+	{
+		case T_RuleStmt:
+			refuse = audit_relation(((RuleStmt *) tree)->relation);
+			break;
+		case T_CreateTrigStmt:
+			refuse = audit_relation(((CreateTrigStmt *) tree)->relation);
+			break;
+		case T_CreateStmt:
+			refuse = references_audit_relation(((CreateStmt *) tree)->tableElts);
+			break;
+		case T_AlterTableStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((AlterTableStmt *) tree)->cmds)
+				{
+					AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+					if ((cmd->subtype == AT_AddConstraint || cmd->subtype == AT_AddColumn)
+						&& cmd->def != nullptr)
+						refuse |= references_audit_relation(list_make1(cmd->def));
+				}
+				break;
+			}
+		default:
+			break;
+	}
+	if (refuse)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for the audit log"),
+				 errdetail("Only a superuser may attach rules, triggers or foreign keys to the audit schema's tables.")));
+	PG_RETURN_VOID();
+}
 
 /* ------------------------------------------------------------------------
  * SQL-callable functions.
