@@ -1,13 +1,29 @@
-# 001_dump_restore.pl — the audit history survives pg_dump -Fc / pg_restore
-# into another cluster whose database runs under very different session
-# settings, verifies there entry for entry, and capture carries on there in
-# canonical form (DESIGN invariants 3 and 6).
+# 001_dump_restore.pl — the audit history survives every way of dumping and
+# restoring a database, with no setting at all: pg_dump to plain SQL loaded
+# by psql, pg_dump -Fc and pg_restore, pg_dump -Fd and a parallel
+# pg_restore --jobs=2, pg_restore --single-transaction, and pg_dumpall loaded
+# into a fresh cluster by psql.  Each restore lands in a database whose
+# session settings differ from the writer's, brings every entry with every
+# field unchanged, verifies there, is itself recorded by one RESTORE entry
+# that says how many entries it loaded, records nothing for the table rows
+# it loads, leaves the capture triggers of the table, the partitioned table
+# and its partitions in place, and capture carries on in canonical form
+# (DESIGN invariants 3 and 6).
+#
+# Also: a log that already holds entries refuses a restore into it unless a
+# superuser sets sensitive_audit.restoring, and once restored the log is
+# insert-only again; a dump whose log data was edited restores, and
+# verify() then reports the edited entry.
 use strict;
 use warnings;
 
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
+
+# No restore below may rely on a setting passed by the environment.
+delete $ENV{PGOPTIONS};
 
 # ---------------------------------------------------------------------------
 # Source cluster: a table with columns of many types, some tagged, and a
@@ -148,21 +164,23 @@ SELECT chain, seq, txid, extract(epoch FROM event_time), operation, table_schema
 	   column_name, row_key::text, row_key_source, old_value, new_value, value_type,
 	   session_role, effective_role, application_name, format('%s', client_addr),
 	   backend_pid, encode(prev_hash, 'hex'), encode(hash, 'hex'), format
-  FROM sensitive_audit.log ORDER BY chain, seq};
+  FROM sensitive_audit.log WHERE operation IS DISTINCT FROM 'RESTORE' ORDER BY chain, seq};
 my $tagged_rows = q{
 SELECT table_schema, table_name, column_name, column_type, partitioned,
 	   extract(epoch FROM tagged_at), tagged_by
   FROM sensitive_audit.tagged_columns ORDER BY 1, 2, 3};
 my $src_log = $src->safe_psql('app', $log_rows);
-my $src_hashes = $src->safe_psql('app',
-	q{SELECT chain, seq, encode(hash, 'hex') FROM sensitive_audit.log ORDER BY 1, 2});
+my $hash_rows = q{
+SELECT chain, seq, encode(hash, 'hex') FROM sensitive_audit.log
+ WHERE operation IS DISTINCT FROM 'RESTORE' ORDER BY 1, 2};
+my $src_hashes = $src->safe_psql('app', $hash_rows);
 my $src_tagged = $src->safe_psql('app', $tagged_rows);
 # The shared fields live once per context in log_contexts; entries point to
 # them by id, so the ids must come through too.
 my $context_rows = q{
 SELECT id, operation, table_schema, table_name, column_name, row_key_source, value_type,
 	   session_role, effective_role, application_name, format('%s', client_addr)
-  FROM sensitive_audit.log_contexts ORDER BY id};
+  FROM sensitive_audit.log_contexts WHERE operation IS DISTINCT FROM 'RESTORE' ORDER BY id};
 my $src_contexts = $src->safe_psql('app', $context_rows);
 cmp_ok($src->safe_psql('app', 'SELECT count(*) FROM sensitive_audit.log_contexts'),
 	'<', $src_total, 'source: fewer contexts than entries (they are shared)');
@@ -174,31 +192,85 @@ is($src->safe_psql('app',
 my $fixed_settings = q{SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres';
 SET extra_float_digits = 1; SET bytea_output = 'hex';
 };
-my $src_items = $src->safe_psql('app', $fixed_settings . 'SELECT * FROM items ORDER BY id');
+my $table_rows = $fixed_settings . q{
+SELECT * FROM items ORDER BY id;
+SELECT tableoid::regclass, * FROM events ORDER BY id};
+my $src_tables = $src->safe_psql('app', $table_rows);
 my $trigger_rows = q{
-SELECT tgrelid::regclass::text, tgname, tgenabled::text, tgtype
+SELECT tgrelid::regclass::text, tgname, tgenabled::text, tgparentid <> 0, pg_get_triggerdef(oid)
   FROM pg_trigger WHERE tgname LIKE 'sensitive_audit%' ORDER BY 1, 2};
 my $src_triggers = $src->safe_psql('app', $trigger_rows);
-is($src->safe_psql('app',
-		q{SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'sensitive_audit%' AND tgenabled = 'A'}),
-	'8', 'source: capture and TRUNCATE triggers on the table, the parent and both partitions, all ENABLE ALWAYS');
+# Three triggers on each of items, events and both partitions of events:
+# the capture of INSERT and DELETE, the capture of UPDATE and the TRUNCATE
+# trigger, all ENABLE ALWAYS.
+my $trigger_summary = q{
+SELECT c.relname || ' ' || string_agg(t.tgname || ':' || t.tgenabled::text, ',' ORDER BY t.tgname)
+  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+ WHERE t.tgname LIKE 'sensitive_audit%'
+ GROUP BY c.relname ORDER BY c.relname};
+my $expected_triggers = join("\n",
+	map { "$_ sensitive_audit_capture:A,sensitive_audit_capture_update:A,sensitive_audit_truncate:A" }
+	  qw(events events_eu events_us items));
+is($src->safe_psql('app', $trigger_summary), $expected_triggers,
+	'source: the three capture triggers on the table, the parent and both partitions, all ENABLE ALWAYS');
 
-my $dump = $PostgreSQL::Test::Utils::tmp_check . '/app.dump';
-$src->command_ok(
-	[ 'pg_dump', '-Fc', '-f', $dump, '-d', $src->connstr('app') ],
-	'pg_dump -Fc of the audited database');
+is($src->safe_psql('app', q{SELECT count(*) FROM sensitive_audit.log WHERE operation = 'RESTORE'}),
+	'0', 'source: no RESTORE entry (so the comparisons below leave out only the restores\' own)');
+my $src_inserts = $src->safe_psql('app', q{SELECT count(*) FROM sensitive_audit.log WHERE operation = 'INSERT'});
+my $src_chain_list = $src->safe_psql('app',
+	q{SELECT string_agg(DISTINCT chain::text, ',') FROM sensitive_audit.log});
+my $superuser = $src->safe_psql('app', 'SELECT current_user');
 
 # ---------------------------------------------------------------------------
-# Target cluster, with databases whose settings differ from the source's in
-# everything the canonical form must not depend on.
+# The dumps, one per format.
+my $dumps = $PostgreSQL::Test::Utils::tmp_check;
+my %dump = (
+	plain => "$dumps/app.sql",
+	custom => "$dumps/app.dump",
+	directory => "$dumps/app.dir",
+	all => "$dumps/all.sql");
+$src->command_ok([ 'pg_dump', '-f', $dump{plain}, '-d', $src->connstr('app') ],
+	'pg_dump of the audited database to plain SQL');
+$src->command_ok([ 'pg_dump', '-Fc', '-f', $dump{custom}, '-d', $src->connstr('app') ],
+	'pg_dump -Fc of the audited database');
+$src->command_ok([ 'pg_dump', '-Fd', '-f', $dump{directory}, '-d', $src->connstr('app') ],
+	'pg_dump -Fd of the audited database');
+$src->command_ok([ 'pg_dumpall', '-f', $dump{all}, '-d', $src->connstr('postgres') ],
+	'pg_dumpall of the source cluster');
+
+# Runs a client program; returns its exit status, stdout and stderr.  It
+# runs under its own application_name (psql, pg_restore), as restores
+# outside the test harness do, so that the RESTORE entry's is known.
+sub run_client
+{
+	my @cmd = @_;
+	my ($out, $err) = ('', '');
+	local $ENV{PGAPPNAME};
+	delete $ENV{PGAPPNAME};
+	IPC::Run::run(\@cmd, '<', \undef, '>', \$out, '2>', \$err);
+	my $rc = $? >> 8;
+	note join(' ', @cmd) . " exited with $rc" . ($err ne '' ? ", stderr:\n$err" : '');
+	return ($rc, $out, $err);
+}
+
+# ---------------------------------------------------------------------------
+# Target cluster, preloading the library (chain heads in shared memory,
+# which restores must leave consistent), with another number of chains, and
+# databases whose settings differ from the source's in everything the
+# canonical form must not depend on.
 my $dst = PostgreSQL::Test::Cluster->new('target');
 $dst->init;
-$dst->append_conf('postgresql.conf', "sensitive_audit.chains = 3\n");
+$dst->append_conf(
+	'postgresql.conf', q{
+shared_preload_libraries = 'sensitive_audit'
+sensitive_audit.chains = 7
+});
 $dst->start;
 
-for my $db ('restored', 'unguarded')
+sub create_database
 {
-	$dst->safe_psql(
+	my ($node, $db) = @_;
+	$node->safe_psql(
 		'postgres', qq{
 CREATE DATABASE $db;
 ALTER DATABASE $db SET TimeZone = 'Pacific/Chatham';
@@ -208,154 +280,375 @@ ALTER DATABASE $db SET extra_float_digits = -3;
 ALTER DATABASE $db SET bytea_output = 'escape';
 });
 }
-is($dst->safe_psql('restored', 'SHOW TimeZone') . ' ' . $dst->safe_psql('restored', 'SHOW DateStyle'),
-	'Pacific/Chatham SQL, DMY', 'target database runs under different settings');
 
-# Without sensitive_audit.restoring the guards of the log's two tables
-# (log_entries and log_contexts, behind the view sensitive_audit.log) refuse
-# their data.
+create_database($dst, $_) for qw(plain custom parallel single occupied tampered);
+is($dst->safe_psql('custom', 'SHOW TimeZone') . ' ' . $dst->safe_psql('custom', 'SHOW DateStyle'),
+	'Pacific/Chatham SQL, DMY', 'target databases run under different settings');
+
+# A query's output, or why it failed: a restore that went wrong must fail
+# the checks below, not end the test.
+sub query
 {
-	my ($stdout, $stderr);
-	my $rc = IPC::Run::run(
-		[ 'pg_restore', '-d', $dst->connstr('unguarded'), $dump ],
-		'>', \$stdout, '2>', \$stderr);
-	ok(!$rc, 'pg_restore without sensitive_audit.restoring reports errors');
-	like(
-		$stderr,
-		qr/the audit log is insert-only: INSERT on sensitive_audit\.log_entries is not allowed/,
-		'... because log_entries refuses the INSERT of its data');
-	like(
-		$stderr,
-		qr/the audit log is insert-only: INSERT on sensitive_audit\.log_contexts is not allowed/,
-		'... and so does log_contexts');
-	is($dst->safe_psql('unguarded',
-			q{SELECT (SELECT count(*) FROM sensitive_audit.log) || '/'
-				  || (SELECT count(*) FROM sensitive_audit.log_entries) || '/'
-				  || (SELECT count(*) FROM sensitive_audit.log_contexts)}),
-		'0/0/0', '... and the log there stays empty');
-	for my $insert (
-		q{INSERT INTO sensitive_audit.log_contexts (id, operation, session_role, effective_role)
-			VALUES (1, 'INSERT', 'x', 'x')},
-		q{INSERT INTO sensitive_audit.log_entries (chain, backend_pid, seq, txid, event_time, context,
-												   format, prev_hash, hash)
-			VALUES (0, 1, 1, '1', now(), 1, 1, '\x00', '\x00')},
-		q{INSERT INTO sensitive_audit.log (chain, seq, txid, event_time, operation, session_role,
-										   effective_role, backend_pid, prev_hash, hash, format)
-			VALUES (0, 1, '1', now(), 'INSERT', 'x', 'x', 1, '\x00', '\x00', 1)})
-	{
-		my ($out, $err);
-		my $rel = $insert =~ /INTO (\S+)/ ? $1 : '?';
-		$dst->psql('unguarded', $insert, stdout => \$out, stderr => \$err);
-		like($err, qr/insert-only: INSERT on \Q$rel\E is not allowed/, "a plain INSERT into $rel is refused");
-	}
+	my ($node, $db, $sql) = @_;
+	my ($out, $err) = ('', '');
+	my $rc = $node->psql($db, $sql, stdout => \$out, stderr => \$err, on_error_stop => 1);
+	return $rc == 0 ? $out : "query failed: $err";
 }
 
-# With it, the restore goes through.
+# What every restore must have brought, and how capture carries on after it.
+# $how names the restore in test names; $client and $role are the
+# application_name and the role the RESTORE entry records (by default the
+# superuser the test runs as).
+sub check_restored
 {
-	local $ENV{PGOPTIONS} = '-c sensitive_audit.restoring=on';
-	$dst->command_ok(
-		[ 'pg_restore', '-d', $dst->connstr('restored'), $dump ],
-		'pg_restore with sensitive_audit.restoring=on succeeds');
+	my ($node, $db, $how, $client, $role) = @_;
+	$role //= $superuser;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $total = $src_total + 1;
+
+	is(query($node, $db, 'SELECT count(*) FROM sensitive_audit.log'),
+		$total, "$how: the source's $src_total entries and one more");
+	is( query(
+			$node, $db, q{
+SELECT string_agg(concat_ws(' ', table_schema, table_name, column_name, row_key, old_value, new_value,
+							session_role, effective_role, application_name), E'\n')
+  FROM sensitive_audit.log WHERE operation = 'RESTORE'}),
+		"sensitive_audit log_entries $src_total entries $role $role $client",
+		"$how: one RESTORE entry, saying how many entries were loaded and who loaded them");
+	is(query($node, $db, $hash_rows), $src_hashes, "$how: same (chain, seq, hash) as the source");
+	is(query($node, $db, $log_rows), $src_log, "$how: every field of every entry as in the source");
+	is(query($node, $db, $context_rows), $src_contexts,
+		"$how: the shared contexts as in the source, under the same ids");
+	is(query($node, $db, q{SELECT count(*) FROM sensitive_audit.log WHERE operation = 'INSERT'}),
+		$src_inserts, "$how: loading the tables' rows recorded no INSERT entry");
+	my $chains = query($node, $db, 'SELECT count(DISTINCT chain) FROM sensitive_audit.log');
+	is(query($node, $db,
+			q{SELECT count(*) FILTER (WHERE ok) || '/' || count(*) || '/' || sum(entries) FROM sensitive_audit.verify()}),
+		"$chains/$chains/$total", "$how: every chain verifies, over all $total entries");
+	is(query($node, $db, $tagged_rows), $src_tagged, "$how: tagged_columns as in the source");
+	is(query($node, $db, $trigger_summary), $expected_triggers,
+		"$how: the three capture triggers, ENABLE ALWAYS, on the table, the partitioned table and each partition");
+	is(query($node, $db, $trigger_rows), $src_triggers, "$how: the same trigger definitions as in the source");
+	is(query($node, $db, $table_rows), $src_tables, "$how: table data restored");
+
+	# Capture carries on: a tagged column of the table and one of a partition.
+	query(
+		$node, $db, qq{
+UPDATE items SET label = 'ALPHA $how' WHERE id = 1;
+UPDATE events SET payload = 'p2 $how' WHERE id = 2;
+});
+	is( query(
+			$node, $db, qq{
+SELECT string_agg(table_name || '.' || column_name || ' ' || old_value || ' -> ' || new_value, E'\n'
+				  ORDER BY table_name)
+  FROM sensitive_audit.log WHERE operation = 'UPDATE' AND new_value LIKE '% $how'}),
+		"events_us.payload p2 -> p2 $how\nitems.label ALPHA -> ALPHA $how",
+		"$how: UPDATEs of a tagged column and of a partition's after the restore are captured");
+	is( query(
+			$node, $db, q{
+SELECT (SELECT bool_and(ok) FROM sensitive_audit.verify())
+	   AND (SELECT sum(entries) FROM sensitive_audit.verify()) = (SELECT count(*) FROM sensitive_audit.log)
+	   AND NOT EXISTS (SELECT FROM sensitive_audit.log GROUP BY chain
+					   HAVING count(*) <> max(seq) OR min(seq) <> 1)}),
+		't', "$how: after them every chain still verifies, every entry, and runs 1..n without gaps");
 }
 
-is($dst->safe_psql('restored', 'SELECT count(*) FROM sensitive_audit.log'),
-	$src_total, 'target: as many log entries as the source');
-is($dst->safe_psql('restored', $context_rows), $src_contexts,
-	'target: the shared contexts as in the source, under the same ids');
-is($dst->safe_psql('restored',
-		q{SELECT chain, seq, encode(hash, 'hex') FROM sensitive_audit.log ORDER BY 1, 2}),
-	$src_hashes, 'target: same (chain, seq, hash) as the source');
-is($dst->safe_psql('restored', $log_rows), $src_log, 'target: every field of every entry as in the source');
-is($dst->safe_psql('restored',
-		q{SELECT count(*) FILTER (WHERE ok) || '/' || count(*) || '/' || sum(entries) FROM sensitive_audit.verify()}),
-	"$src_chains/$src_chains/$src_total",
-	'target: every chain verifies under the target database settings');
-is($dst->safe_psql('restored', 'SELECT sensitive_audit.verify_or_raise()'),
-	$src_total, 'target: verify_or_raise() counts every entry');
-is($dst->safe_psql('restored', $tagged_rows), $src_tagged, 'target: tagged_columns as in the source');
-is($dst->safe_psql('restored', $fixed_settings . 'SELECT * FROM items ORDER BY id'),
-	$src_items, 'target: table data restored');
-is($dst->safe_psql('restored',
-		q{SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'public.items'::regclass}),
-	'sensitive_audit_capture:A,sensitive_audit_truncate:A',
-	'target: capture triggers restored, ENABLE ALWAYS');
-is($dst->safe_psql('restored', $trigger_rows), $src_triggers,
-	'target: the same capture and TRUNCATE triggers, in the same state, on every table and partition');
+# ---------------------------------------------------------------------------
+# (a) Plain SQL, loaded by psql the way a dump is meant to be: stop at the
+# first error.
+{
+	my ($rc, $out, $err) = run_client('psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', $dump{plain},
+		'-d', $dst->connstr('plain'));
+	is($rc, 0, 'plain: psql -v ON_ERROR_STOP=1 loads the dump, exit status 0');
+	unlike($err, qr/ERROR/, 'plain: ... without any error');
+	check_restored($dst, 'plain', 'plain', 'psql');
+}
 
-# Capture continues in the restored database, in canonical form whatever
-# the database's settings.
-$dst->safe_psql(
-	'restored', q{
+# (b) Custom format, pg_restore.
+{
+	my ($rc, $out, $err) = run_client('pg_restore', '-d', $dst->connstr('custom'), $dump{custom});
+	is($rc, 0, 'custom: pg_restore of the -Fc dump, exit status 0');
+	check_restored($dst, 'custom', 'custom', 'pg_restore');
+}
+
+# (c) Directory format, parallel pg_restore: the log's two tables may load
+# in two sessions at once, in either order.
+{
+	my ($rc, $out, $err) = run_client('pg_restore', '--jobs=2', '-d', $dst->connstr('parallel'), $dump{directory});
+	is($rc, 0, 'parallel: pg_restore --jobs=2 of the -Fd dump, exit status 0');
+	check_restored($dst, 'parallel', 'parallel', 'pg_restore');
+}
+
+# (d) The whole restore in one transaction.
+{
+	my ($rc, $out, $err) =
+	  run_client('pg_restore', '--single-transaction', '-d', $dst->connstr('single'), $dump{custom});
+	is($rc, 0, 'single: pg_restore --single-transaction, exit status 0');
+	check_restored($dst, 'single', 'single', 'pg_restore');
+}
+
+# ---------------------------------------------------------------------------
+# More on one restored database: values, partitions, the guards.
+
+# Runs statements in one transaction; returns its txid, by which the
+# entries it recorded are found.  (Not "the latest txid": restored entries
+# keep the txids of the cluster that wrote them, which may be above the
+# target cluster's.)
+sub change
+{
+	my ($node, $db, $sql) = @_;
+	return $node->safe_psql($db, "BEGIN; $sql; SELECT pg_current_xact_id(); COMMIT;");
+}
+
+# Capture continues in canonical form whatever the database's settings.
+my $before = $dst->safe_psql('custom', 'SELECT count(*) FROM sensitive_audit.log');
+my $txid = change(
+	$dst, 'custom', q{
 UPDATE items SET seen_at = '2024-01-02 03:04:05+00', ratio = 0.1::float8 + 0.2::float8,
 				 span = '1 day 02:00:00', blob = '\xff00', marks = ARRAY[NULL, 1e100]::float8[],
 				 untracked = 'u'
- WHERE id = 3;
-});
-my $new_rows = $dst->safe_psql(
-	'restored', q{
+ WHERE id = 3});
+is( $dst->safe_psql(
+		'custom', qq{
 SELECT column_name || '|' || old_value || '|' || new_value
-  FROM sensitive_audit.log
- WHERE txid = (SELECT max(txid) FROM sensitive_audit.log) ORDER BY column_name});
-is( $new_rows,
+  FROM sensitive_audit.log WHERE txid = '$txid' ORDER BY column_name}),
 	join("\n",
 		'blob|\x|\xff00',
 		'marks|{}|{NULL,1e+100}',
 		'seen_at|2000-02-29T06:30:00+00:00|2024-01-02T03:04:05+00:00',
 		'span|PT1H30M|P1DT2H'),
-	'target: new UPDATE captured with canonical old and new values');
+	'custom: new UPDATE captured with canonical old and new values');
 # ratio did not change (0.1 + 0.2 again), so it must not have an entry.
-is($dst->safe_psql('restored',
-		q{SELECT count(*) FROM sensitive_audit.log WHERE txid = (SELECT max(txid) FROM sensitive_audit.log)}),
-	'4', 'target: only the four columns that really changed have entries');
-
-my $dst_total = $dst->safe_psql('restored', 'SELECT count(*) FROM sensitive_audit.log');
-is($dst_total, $src_total + 4, 'target: four new entries');
-my $dst_chains = $dst->safe_psql('restored', 'SELECT count(DISTINCT chain) FROM sensitive_audit.log');
-is($dst->safe_psql('restored',
-		q{SELECT count(*) FILTER (WHERE ok) || '/' || count(*) || '/' || sum(entries) FROM sensitive_audit.verify()}),
-	"$dst_chains/$dst_chains/$dst_total",
-	'target: every chain still verifies after new entries');
-is($dst->safe_psql('restored',
-		q{SELECT count(*) FROM (SELECT chain FROM sensitive_audit.log GROUP BY chain
-			HAVING count(*) <> max(seq) OR min(seq) <> 1) gaps}),
-	'0', 'target: every chain runs 1..n without gaps');
+is($dst->safe_psql('custom', 'SELECT count(*) FROM sensitive_audit.log') - $before,
+	4, 'custom: only the four columns that really changed have entries');
 
 # Partitions of the restored tagged parent are captured, also in replica
 # mode (triggers ENABLE ALWAYS) and on TRUNCATE of a single partition.
-$dst->safe_psql(
-	'restored', q{
-SET session_replication_role = replica;
+$txid = change(
+	$dst, 'custom', q{
+SET LOCAL session_replication_role = replica;
 UPDATE events SET payload = 'p1 replica' WHERE id = 1;
-RESET session_replication_role;
+SET LOCAL session_replication_role = origin;
 UPDATE events SET region = 'us' WHERE id = 1;
-TRUNCATE events_us;
-});
+TRUNCATE events_us});
 is( $dst->safe_psql(
-		'restored', q{
+		'custom', qq{
 SELECT string_agg(operation || ' ' || row_key::text || ' ' || coalesce(old_value, '<null>') || ' -> '
 				  || coalesce(new_value, '<null>'), E'\n' ORDER BY operation, row_key::text)
-  FROM sensitive_audit.log
- WHERE table_name LIKE 'events%' AND txid > (SELECT max(txid) FROM sensitive_audit.log WHERE table_name = 'items')}),
+  FROM sensitive_audit.log WHERE txid = '$txid'}),
 	join("\n",
 		'DELETE {"id": "1", "region": "eu"} p1 replica -> <null>',
 		'INSERT {"id": "1", "region": "us"} <null> -> p1 replica',
 		'TRUNCATE {"id": "1", "region": "us"} p1 replica -> <null>',
-		'TRUNCATE {"id": "2", "region": "us"} p2 -> <null>',
+		'TRUNCATE {"id": "2", "region": "us"} p2 custom -> <null>',
 		'TRUNCATE {"id": "3", "region": "us"} p3 -> <null>',
 		'UPDATE {"id": "1", "region": "eu"} p1 -> p1 replica'),
-	'target: partitions captured after restore (replica mode, row movement, TRUNCATE of a partition)');
-$dst_total = $dst->safe_psql('restored', 'SELECT count(*) FROM sensitive_audit.log');
-is($dst->safe_psql('restored', 'SELECT sensitive_audit.verify_or_raise()'),
-	$dst_total, 'target: verify_or_raise() after partition changes');
+	'custom: partitions captured after restore (replica mode, row movement, TRUNCATE of a partition)');
+my $dst_total = $dst->safe_psql('custom', 'SELECT count(*) FROM sensitive_audit.log');
+is($dst->safe_psql('custom', 'SELECT sensitive_audit.verify_or_raise()'),
+	$dst_total, 'custom: verify_or_raise() counts every entry after the changes');
 
 # The restored history also verifies in a session with yet other settings.
-is($dst->safe_psql('restored',
+is($dst->safe_psql('custom',
 		q{SET TimeZone = 'Asia/Kathmandu'; SET DateStyle = 'Postgres, MDY';
 		  SET IntervalStyle = 'iso_8601'; SET extra_float_digits = 3; SET bytea_output = 'hex';
 		  SET search_path = pg_catalog;
-		  SELECT count(*) FILTER (WHERE NOT ok) FROM sensitive_audit.verify()}),
-	'0', 'target: verifies under other session settings too');
+		  SELECT count(*) FILTER (WHERE NOT ok) || '/' || sum(entries) FROM sensitive_audit.verify()}),
+	"0/$dst_total", 'custom: verifies under other session settings too');
+
+# Once the log holds entries it is insert-only again, for its owner too.
+for my $insert (
+	q{INSERT INTO sensitive_audit.log_contexts (id, operation, session_role, effective_role)
+		VALUES (1, 'INSERT', 'x', 'x')},
+	q{INSERT INTO sensitive_audit.log_entries (chain, backend_pid, seq, txid, event_time, context,
+											   format, prev_hash, hash)
+		VALUES (0, 1, 1000, '1', now(), 1, 1, '\x00', '\x00')},
+	q{INSERT INTO sensitive_audit.log (chain, seq, txid, event_time, operation, session_role,
+									   effective_role, backend_pid, prev_hash, hash, format)
+		VALUES (0, 1000, '1', now(), 'INSERT', 'x', 'x', 1, '\x00', '\x00', 1)})
+{
+	my ($out, $err);
+	my $rel = $insert =~ /INTO (\S+)/ ? $1 : '?';
+	$dst->psql('custom', $insert, stdout => \$out, stderr => \$err);
+	like($err, qr/insert-only: INSERT on \Q$rel\E is not allowed/,
+		"custom: after the restore a plain INSERT into $rel is refused");
+}
+is($dst->safe_psql('custom', 'SELECT count(*) FROM sensitive_audit.log'),
+	$dst_total, 'custom: ... and the log is unchanged');
+
+# ---------------------------------------------------------------------------
+# A restored database dumped and restored again (in parallel): its RESTORE
+# entry comes through like any other, and the second restore's RESTORE
+# entry shares the context of the first (same operation, client and roles).
+{
+	my $again_dump = "$dumps/custom.dir";
+	$dst->command_ok([ 'pg_dump', '-Fd', '-f', $again_dump, '-d', $dst->connstr('custom') ],
+		'again: pg_dump -Fd of a restored database');
+	my $custom_hashes = $dst->safe_psql('custom', q{SELECT chain, seq, encode(hash, 'hex') FROM sensitive_audit.log ORDER BY 1, 2});
+	create_database($dst, 'again');
+	my ($rc, $out, $err) = run_client('pg_restore', '--jobs=2', '-d', $dst->connstr('again'), $again_dump);
+	is($rc, 0, 'again: pg_restore --jobs=2 of it, exit status 0');
+	is( $dst->safe_psql(
+			'again', q{
+SELECT string_agg(new_value, ',' ORDER BY new_value DESC) || ' ' || count(DISTINCT context)
+  FROM sensitive_audit.log WHERE operation = 'RESTORE'}),
+		"$dst_total entries,$src_total entries 1",
+		'again: two RESTORE entries, the first restore\'s and its own, sharing one context');
+	is( $dst->safe_psql(
+			'again', q{
+SELECT chain, seq, encode(hash, 'hex') FROM sensitive_audit.log
+ WHERE operation IS DISTINCT FROM 'RESTORE' OR new_value <> '} . $dst_total . q{ entries' ORDER BY 1, 2}),
+		$custom_hashes, 'again: every entry of the restored database, unchanged');
+	is($dst->safe_psql('again',
+			q{SELECT count(*) FILTER (WHERE NOT ok) || '/' || sum(entries) FROM sensitive_audit.verify()}),
+		'0/' . ($dst_total + 1), 'again: every chain verifies');
+}
+
+# ---------------------------------------------------------------------------
+# A log that already holds entries refuses a restore into it, unless a
+# superuser sets sensitive_audit.restoring.  The database's own entry is
+# written in a chain the source does not use, so that the restored chains
+# cannot collide with it once the restore is allowed.
+$dst->safe_psql(
+	'occupied', q{
+CREATE EXTENSION sensitive_audit;
+CREATE TABLE local_only (id integer PRIMARY KEY, secret text);
+});
+{
+	my ($own, $tries) = (0, 0);
+	while ($own == 0 && $tries++ < 100)
+	{
+		$own = $dst->safe_psql(
+			'occupied', qq{
+DO \$\$ BEGIN
+	IF pg_backend_pid() % 7 NOT IN ($src_chain_list) THEN
+		PERFORM sensitive_audit.tag('local_only', 'secret');
+	END IF;
+END \$\$;
+SELECT count(*) FROM sensitive_audit.log});
+	}
+	is($own, 1, "occupied: the log holds an entry of its own (after $tries sessions)");
+	my $own_entry = $dst->safe_psql('occupied', q{SELECT chain, seq, encode(hash, 'hex') FROM sensitive_audit.log});
+	ok(!grep({ $_ == (split /\|/, $own_entry)[0] } split /,/, $src_chain_list),
+		"occupied: ... in a chain the source does not use ($own_entry; source: $src_chain_list)");
+
+	my @restore_log = ('pg_restore', '--data-only', '-t', 'log_contexts', '-t', 'log_entries',
+		'-d', $dst->connstr('occupied'), $dump{custom});
+	my ($rc, $out, $err) = run_client(@restore_log);
+	isnt($rc, 0, 'occupied: pg_restore of the log into a log that holds entries fails');
+	like($err, qr/the audit log is insert-only: INSERT on sensitive_audit\.log_entries is not allowed/,
+		'occupied: ... log_entries refuses its data');
+	like($err, qr/the audit log is insert-only: INSERT on sensitive_audit\.log_contexts is not allowed/,
+		'occupied: ... and so does log_contexts');
+	like($err, qr/sensitive_audit\.restoring = on/, 'occupied: ... saying which setting allows it');
+	is($dst->safe_psql('occupied',
+			q{SELECT (SELECT count(*) FROM sensitive_audit.log_entries) || '/'
+				  || (SELECT count(*) FROM sensitive_audit.log_contexts)}),
+		'1/1', 'occupied: ... and the log still holds only its own entry and context');
+
+	{
+		local $ENV{PGOPTIONS} = '-c sensitive_audit.restoring=on';
+		($rc, $out, $err) = run_client(@restore_log);
+	}
+	is($rc, 0, 'occupied: with sensitive_audit.restoring = on the same restore succeeds');
+	is($dst->safe_psql('occupied', 'SELECT count(*) FROM sensitive_audit.log'),
+		$src_total + 2, 'occupied: its own entry, the source\'s and a RESTORE entry');
+	is($dst->safe_psql('occupied',
+			q{SELECT new_value || ' ' || application_name FROM sensitive_audit.log WHERE operation = 'RESTORE'}),
+		"$src_total entries pg_restore", 'occupied: the restore is recorded');
+	is( join("\n", grep { $_ ne $own_entry } split /\n/, $dst->safe_psql('occupied', $hash_rows)),
+		$src_hashes, 'occupied: the source\'s entries came through unchanged, next to its own');
+	my $n = $dst->safe_psql('occupied', 'SELECT count(DISTINCT chain) FROM sensitive_audit.log');
+	is($dst->safe_psql('occupied',
+			q{SELECT count(*) FILTER (WHERE ok) || '/' || count(*) || '/' || sum(entries) FROM sensitive_audit.verify()}),
+		"$n/$n/" . ($src_total + 2), 'occupied: every chain verifies');
+}
+
+# ---------------------------------------------------------------------------
+# A dump whose log data was edited (one recorded value) still loads: the
+# load is not where tampering is caught, verify() is, at the edited entry.
+{
+	my ($chain, $seq) = split /\|/, $src->safe_psql('app',
+		q{SELECT chain, seq FROM sensitive_audit.log WHERE operation = 'INSERT' AND new_value = 'gamma'});
+	my @lines = split /\n/, slurp_file($dump{plain}), -1;
+	my ($column, $edited);
+	for my $line (@lines)
+	{
+		if ($line =~ /^COPY sensitive_audit\.log_entries \(([^)]*)\) FROM stdin;$/)
+		{
+			my @cols = split /, /, $1;
+			($column) = grep { $cols[$_] eq 'new_value' } 0 .. $#cols;
+			next;
+		}
+		if (defined $column && $line eq '\.')
+		{
+			undef $column;
+			next;
+		}
+		next unless defined $column;
+		my @f = split /\t/, $line, -1;
+		next unless $f[$column] eq 'gamma';
+		$f[$column] = 'gamma, edited';
+		$line = join("\t", @f);
+		$edited++;
+	}
+	is($edited, 1, 'tampered: one new_value edited in the COPY data of log_entries of the plain dump');
+	my $tampered = "$dumps/tampered.sql";
+	open my $fh, '>', $tampered or die "could not write $tampered: $!";
+	print $fh join("\n", @lines);
+	close $fh;
+
+	my ($rc, $out, $err) =
+	  run_client('psql', '-X', '-q', '-f', $tampered, '-d', $dst->connstr('tampered'));
+	is($dst->safe_psql('tampered',
+			q{SELECT count(*) FROM sensitive_audit.log WHERE operation = 'INSERT' AND new_value = 'gamma, edited'}),
+		'1', 'tampered: the edited dump loads, edited value included');
+	is( $dst->safe_psql(
+			'tampered', q{
+SELECT chain || '|' || first_bad_seq || '|' || problem FROM sensitive_audit.verify() WHERE NOT ok}),
+		"$chain|$seq|content changed: entry does not match its hash",
+		"tampered: verify() reports chain $chain, and only it, not ok: content changed at the edited entry (seq $seq)");
+	is( $dst->safe_psql(
+			'tampered', qq{
+SELECT (SELECT coalesce(string_agg(chain::text, ',' ORDER BY chain::text), '')
+		  FROM sensitive_audit.verify() WHERE ok)
+	   = (SELECT coalesce(string_agg(DISTINCT chain::text, ',' ORDER BY chain::text), '')
+			FROM sensitive_audit.log WHERE chain <> $chain)}),
+		't', 'tampered: every other chain verifies');
+	my $raised = '';
+	$dst->psql('tampered', 'SELECT sensitive_audit.verify_or_raise()', stderr => \$raised);
+	like($raised, qr/ERROR:.*\n.*content changed: entry does not match its hash/,
+		'tampered: verify_or_raise() raises, naming the problem');
+}
+
+# ---------------------------------------------------------------------------
+# (e) pg_dumpall of the source cluster, loaded by psql into a fresh cluster
+# (library not preloaded there) whose server defaults differ from the
+# source's session settings.  Its bootstrap superuser is another role, so
+# that the dump's roles (the source's superuser) are all new there and the
+# load runs without a single error; the RESTORE entry then names that role.
+my $fresh = PostgreSQL::Test::Cluster->new('fresh');
+$fresh->init(extra => [ '-U', 'boot' ]);
+$fresh->append_conf(
+	'postgresql.conf', q{
+sensitive_audit.chains = 2
+timezone = 'Asia/Kathmandu'
+datestyle = 'Postgres, MDY'
+intervalstyle = 'iso_8601'
+extra_float_digits = 3
+bytea_output = 'escape'
+});
+$fresh->start;
+{
+	my ($rc, $out, $err) = run_client('psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', $dump{all},
+		'-U', 'boot', '-d', $fresh->connstr('postgres'));
+	is($rc, 0, 'dumpall: psql -v ON_ERROR_STOP=1 loads the pg_dumpall output into a fresh cluster, exit status 0');
+	unlike($err, qr/ERROR/, 'dumpall: ... without any error');
+	is($fresh->safe_psql('app', 'SHOW TimeZone'), 'Asia/Kathmandu', 'dumpall: the fresh cluster runs under other settings');
+	check_restored($fresh, 'app', 'dumpall', 'psql', 'boot');
+}
 
 $src->stop;
 $dst->stop;
+$fresh->stop;
 done_testing();
