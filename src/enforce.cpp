@@ -625,12 +625,6 @@ touched_relations(List *commands, Node *tree)
 		if (OidIsValid(c->relid))
 			touched = list_append_unique_oid(touched, c->relid);
 	}
-	/*
-	 * and what a command recursed to: a rename of a parent's column renames
-	 * its inheritance children's and partitions' too
-	 */
-	foreach(lc, list_copy(touched))
-		foreach_oid_append(&touched, find_all_inheritors(lfirst_oid(lc), NoLock, nullptr));
 	if (tree != nullptr && IsA(tree, AlterTableStmt))
 	{
 		foreach(lc, ((AlterTableStmt *) tree)->cmds)
@@ -649,6 +643,35 @@ touched_relations(List *commands, Node *tree)
 	return touched;
 }
 
+/*
+ * What a command may have recursed to: a rename of a parent's column renames
+ * its inheritance children's and partitions' too.  A descendant the command
+ * changed is one it holds a lock on; one it did not lock it did not change,
+ * and is passed over rather than waited for (waiting could deadlock with a
+ * session working on that partition, as a parallel restore does).
+ */
+List *
+changed_descendants(List *touched)
+{
+	List	   *more = NIL;
+	ListCell   *lc;
+
+	foreach(lc, touched)
+	{
+		ListCell   *lc2;
+
+		foreach(lc2, find_all_inheritors(lfirst_oid(lc), NoLock, nullptr))
+		{
+			Oid			d = lfirst_oid(lc2);
+
+			if (!list_member_oid(touched, d) && !list_member_oid(more, d)
+				&& ConditionalLockRelationOid(d, AccessShareLock))
+				more = lappend_oid(more, d);
+		}
+	}
+	return more;
+}
+
 /* The invariant, for the members of tagged tables a command touched. */
 void
 check_invariant(List *commands, Node *tree)
@@ -659,6 +682,7 @@ check_invariant(List *commands, Node *tree)
 
 	if (touched == NIL)
 		return;
+	touched = list_concat(touched, changed_descendants(touched));
 
 	Repairs		repairs = {NIL, NIL, NIL};
 	List	   *covered = NIL;

@@ -107,10 +107,12 @@ my $orig_hashes = $node->safe_psql('postgres',
 my $orig_view = $node->safe_psql('postgres',
 	q{SELECT l::text FROM sensitive_audit.log l ORDER BY chain, seq});
 
-# A superuser can switch the guards off: the DDL event trigger, and the
-# statement-level guard triggers of both tables.
+# A superuser can switch the guards off: the DDL and drop event triggers, and the
+# statement-level guard triggers of both tables (and the trigger that records
+# a restore, so that forced rows are only what the test puts there).
 my $guards_off = q{
 ALTER EVENT TRIGGER sensitive_audit_enforce_ddl DISABLE;
+ALTER EVENT TRIGGER sensitive_audit_enforce_drop DISABLE;
 ALTER TABLE sensitive_audit.log_entries DISABLE TRIGGER USER;
 ALTER TABLE sensitive_audit.log_contexts DISABLE TRIGGER USER;
 };
@@ -119,6 +121,9 @@ ALTER TABLE sensitive_audit.log_entries ENABLE ALWAYS TRIGGER log_guard;
 ALTER TABLE sensitive_audit.log_entries ENABLE ALWAYS TRIGGER log_guard_truncate;
 ALTER TABLE sensitive_audit.log_contexts ENABLE ALWAYS TRIGGER log_guard;
 ALTER TABLE sensitive_audit.log_contexts ENABLE ALWAYS TRIGGER log_guard_truncate;
+ALTER TABLE sensitive_audit.log_entries ENABLE ALWAYS TRIGGER log_restored;
+ALTER TABLE sensitive_audit.log_contexts ENABLE ALWAYS TRIGGER log_contexts_restore;
+ALTER EVENT TRIGGER sensitive_audit_enforce_drop ENABLE ALWAYS;
 ALTER EVENT TRIGGER sensitive_audit_enforce_ddl ENABLE ALWAYS;
 };
 
@@ -251,8 +256,10 @@ sub expect_restored
 				FROM pg_trigger
 			   WHERE tgrelid IN ('sensitive_audit.log_entries'::regclass, 'sensitive_audit.log_contexts'::regclass)
 				 AND NOT tgisinternal}),
-		join(',', map { my $t = $_; map { "sensitive_audit.$t.$_:A" } qw(log_guard log_guard_truncate) }
-			qw(log_contexts log_entries)),
+		join(',',
+			map { "sensitive_audit.$_:A" }
+			  qw(log_contexts.log_contexts_restore log_contexts.log_guard log_contexts.log_guard_truncate
+			  log_entries.log_guard log_entries.log_guard_truncate log_entries.log_restored)),
 		"$name: the guards of both tables are back, ENABLE ALWAYS");
 	is( $node->safe_psql('postgres',
 			q{SELECT string_agg(conrelid::regclass::text || '.' || conname, ',' ORDER BY conrelid::regclass::text)
@@ -635,7 +642,7 @@ for my $t ([ 'log_entries', 'new_value', "chain = $c AND seq = $k" ],
 	expect_refused("ALTER TABLE on $tbl (rename a column)", "ALTER TABLE sensitive_audit.$tbl RENAME COLUMN $col TO c2",
 		qr/ERROR:  the audit log cannot be altered/);
 	expect_refused("ALTER TABLE on $tbl (drop its primary key)", "ALTER TABLE sensitive_audit.$tbl DROP CONSTRAINT ${tbl}_pkey",
-		qr/ERROR:  the audit log cannot be altered/);
+		qr/ERROR:  the audit log cannot be (altered|dropped)/);
 	expect_refused("DROP TABLE of $tbl", "DROP TABLE sensitive_audit.$tbl",
 		qr/ERROR:  .*(cannot be dropped|extension sensitive_audit requires it)/);
 }
@@ -643,11 +650,11 @@ expect_refused('ALTER TABLE on tag_info', 'ALTER TABLE sensitive_audit.tag_info 
 	qr/ERROR:  the audit log cannot be altered/);
 expect_refused('capture disabled on an audited table',
 	'ALTER TABLE t DISABLE TRIGGER sensitive_audit_capture',
-	qr/ERROR:  capture cannot be disabled on audited table/);
+	qr/ERROR:  capture of audited table "\w+" cannot be changed or disabled/);
 expect_refused('capture disabled with DISABLE TRIGGER USER', 'ALTER TABLE t DISABLE TRIGGER USER',
-	qr/ERROR:  capture cannot be disabled on audited table/);
+	qr/ERROR:  capture of audited table "\w+" cannot be changed or disabled/);
 expect_refused('capture set to ENABLE REPLICA', 'ALTER TABLE t ENABLE REPLICA TRIGGER sensitive_audit_capture',
-	qr/ERROR:  capture cannot be disabled on audited table/);
+	qr/ERROR:  capture of audited table "\w+" cannot be changed or disabled/);
 expect_refused('capture trigger dropped', 'DROP TRIGGER sensitive_audit_capture ON t',
 	qr/ERROR:  capture trigger of an audited table cannot be dropped/);
 expect_refused('DROP EXTENSION while the log has entries', 'DROP EXTENSION sensitive_audit CASCADE',
@@ -667,10 +674,10 @@ SELECT sensitive_audit.tag('public.owned', 'secret');
 });
 expect_refused('table owner disables capture',
 	'SET ROLE alice; ALTER TABLE owned DISABLE TRIGGER sensitive_audit_capture',
-	qr/ERROR:  capture cannot be disabled on audited table/);
+	qr/ERROR:  capture of audited table "\w+" cannot be changed or disabled/);
 expect_refused('table owner sets capture to ENABLE REPLICA',
 	'SET ROLE alice; ALTER TABLE owned ENABLE REPLICA TRIGGER sensitive_audit_capture',
-	qr/ERROR:  capture cannot be disabled on audited table/);
+	qr/ERROR:  capture of audited table "\w+" cannot be changed or disabled/);
 expect_refused('table owner drops the capture trigger',
 	'SET ROLE alice; DROP TRIGGER sensitive_audit_capture ON owned',
 	qr/ERROR:  capture trigger of an audited table cannot be dropped/);
@@ -685,7 +692,7 @@ expect_refused('table owner redefines the log view',
 	qr/ERROR:  (permission denied|must be owner|the audit log cannot be altered)/);
 is($node->safe_psql('postgres',
 		q{SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'owned'::regclass}),
-	'sensitive_audit_capture:A,sensitive_audit_truncate:A',
+	'sensitive_audit_capture:A,sensitive_audit_capture_update:A,sensitive_audit_truncate:A',
 	'capture triggers of the owner\'s table intact');
 $node->safe_psql('postgres', q{SET ROLE alice; INSERT INTO owned VALUES (1, 'by alice')});
 is($node->safe_psql('postgres',
@@ -699,7 +706,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FILTER (WHERE NOT ok) FROM sen
 
 is($node->safe_psql('postgres',
 		q{SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 't'::regclass}),
-	'sensitive_audit_capture:A,sensitive_audit_truncate:A',
+	'sensitive_audit_capture:A,sensitive_audit_capture_update:A,sensitive_audit_truncate:A',
 	'capture triggers still there and ENABLE ALWAYS');
 is( $node->safe_psql('postgres',
 		q{SELECT count(*) FROM sensitive_audit.log_entries l JOIN public.entries_orig o USING (chain, seq)

@@ -97,8 +97,11 @@ force(qq{INSERT INTO sensitive_audit.log_entries
 	FROM sensitive_audit.log_entries WHERE seq = $head});
 my ($rc, $out, $err) = $node->psql('postgres', q{UPDATE acct SET secret = 'after forced row' WHERE id = 1});
 is($rc, 0, 'a commit after a forced row succeeds') or diag $err;
+# the forced INSERT is recorded as a RESTORE entry, then the commit links after both
+is( $node->safe_psql('postgres', q{SELECT operation || ' ' || new_value FROM sensitive_audit.log WHERE seq = } . ($head + 2)),
+	'RESTORE 1 entries', 'the forced row is recorded as a restore');
 is( $node->safe_psql('postgres', q{SELECT seq FROM sensitive_audit.log WHERE new_value = 'after forced row'}),
-	$head + 2, 'it links after the forced row');
+	$head + 3, 'it links after the forced row');
 is( $node->safe_psql('postgres',
 		q{SELECT ok || ' ' || first_bad_seq || ' ' || (problem LIKE '%content changed%') FROM sensitive_audit.verify()}),
 	'false ' . ($head + 1) . ' true', 'verify() reports the forced row, nothing else');
@@ -135,8 +138,10 @@ INSERT INTO sensitive_audit.log_entries
 });
 ($rc, $out, $err) = $node->psql('postgres', q{UPDATE acct SET secret = 'after restore' WHERE id = 3});
 is($rc, 0, 'a commit after a restore into the live log succeeds') or diag $err;
+is( $node->safe_psql('postgres', q{SELECT operation || ' ' || new_value FROM sensitive_audit.log WHERE seq = } . ($head + 2)),
+	'RESTORE 1 entries', 'the restore is recorded');
 is($node->safe_psql('postgres', q{SELECT seq FROM sensitive_audit.log WHERE new_value = 'after restore'}),
-	$head + 2, 'it links after the restored row');
+	$head + 3, 'it links after the restored row');
 force(qq{DELETE FROM sensitive_audit.log_entries WHERE seq > $head});
 chains_sound('after the restored rows are removed');
 
