@@ -65,6 +65,7 @@ extern "C" {
 #include "rewrite/prs2lock.h"
 #include "tcop/utility.h"
 #include "utils/regproc.h"
+#include "utils/rls.h"
 #include "utils/tuplestore.h"
 #include "catalog/pg_inherits.h"
 #include "utils/jsonb.h"

@@ -124,36 +124,42 @@ sensitive_audit_current_values(PG_FUNCTION_ARGS)
 	check_read(relid, false);
 	InitMaterializedSRF(fcinfo, 0);
 
-	/* through SQL, so that row-level security applies as to any SELECT */
-	Relation	rel = table_open(relid, AccessShareLock);
-	const char *sql = psprintf("SELECT * FROM %s",
-							   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-														  RelationGetRelationName(rel)));
+	/*
+	 * Read below SQL, in each partition's own format (as capture did), with
+	 * the statement's snapshot.  Row-level security would hide rows from a
+	 * SELECT but not from this scan: such a table is not reconciled.
+	 */
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("\"%s\" has row-level security enabled for the current user", get_rel_name(relid)),
+				 errdetail("reconcile() compares every row of the table."),
+				 errhint("Run it as the table's owner with row security off, or as a role that bypasses it.")));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
-	SPIPlanPtr	plan = SPI_prepare(sql, 0, nullptr);
-
-	if (plan == nullptr)
-		elog(ERROR, "could not read \"%s\": %s", RelationGetRelationName(rel), SPI_result_code_string(SPI_result));
-
-	Portal		portal = SPI_cursor_open(nullptr, plan, nullptr, nullptr, true);
 	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "sensitive_audit reconcile row",
 												 ALLOCSET_DEFAULT_SIZES);
+	ListCell   *lc;
 
-	for (;;)
+	foreach(lc, find_all_inheritors(relid, AccessShareLock, nullptr))
 	{
-		SPI_cursor_fetch(portal, true, 1000);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
+		Relation	rel = table_open(lfirst_oid(lc), NoLock);
+
+		if (!RELKIND_HAS_STORAGE(rel->rd_rel->relkind))
+		{
+			table_close(rel, NoLock);
+			continue;
+		}
+
+		TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, nullptr);
+		HeapTuple	tuple;
+
+		while ((tuple = heap_getnext(scan, ForwardScanDirection)) != nullptr)
 		{
 			MemoryContext old = MemoryContextSwitchTo(rowcxt);
 			char	   *key;
 			const char **columns;
 			char	  **values;
-			int			n = sa_row_texts(rel, SPI_tuptable->vals[i], &key, &columns, &values);
+			int			n = sa_row_texts(rel, tuple, &key, &columns, &values);
 
 			for (int c = 0; c < n; c++)
 			{
@@ -167,13 +173,11 @@ sensitive_audit_current_values(PG_FUNCTION_ARGS)
 			}
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(rowcxt);
+			CHECK_FOR_INTERRUPTS();
 		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
+		table_endscan(scan);
+		table_close(rel, NoLock);
 	}
-	SPI_cursor_close(portal);
-	SPI_finish();
-	table_close(rel, AccessShareLock);
 	return (Datum) 0;
 }
 

@@ -47,29 +47,6 @@ constexpr char kChainLinePrefix[] = "chain ";
 constexpr char kBase64Alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-template <typename F>
-int
-guarded(F &&body) noexcept
-{
-	try
-	{
-		body();
-		return SA_OK;
-	}
-	catch (const CoreError &e)
-	{
-		return e.code();
-	}
-	catch (const std::bad_alloc &)
-	{
-		return SA_ERR_NOMEM;
-	}
-	catch (...)
-	{
-		return SA_ERR_INTERNAL;
-	}
-}
-
 [[noreturn]] void
 syntax_error()
 {

@@ -21,7 +21,7 @@
 #include "verifier.hpp"
 
 using sensitive_audit::ChainVerifier;
-using sensitive_audit::CoreError;
+using sensitive_audit::guarded;
 using sensitive_audit::Sha256;
 
 /* The opaque types of sa_core.h. */
@@ -35,35 +35,6 @@ struct sa_verifier
 {
 	ChainVerifier verifier;
 };
-
-namespace
-{
-
-/* Runs body, mapping every exception to a result code. */
-template <typename F>
-int
-guarded(F &&body) noexcept
-{
-	try
-	{
-		body();
-		return SA_OK;
-	}
-	catch (const CoreError &e)
-	{
-		return e.code();
-	}
-	catch (const std::bad_alloc &)
-	{
-		return SA_ERR_NOMEM;
-	}
-	catch (...)
-	{
-		return SA_ERR_INTERNAL;
-	}
-}
-
-}								/* namespace */
 
 extern "C" {
 

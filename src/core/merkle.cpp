@@ -34,30 +34,6 @@ namespace
 constexpr uint8_t kLeafPrefix = 0x00;
 constexpr uint8_t kNodePrefix = 0x01;
 
-/* Runs body, mapping every exception to a result code (as core_api.cpp does). */
-template <typename F>
-int
-guarded(F &&body) noexcept
-{
-	try
-	{
-		body();
-		return SA_OK;
-	}
-	catch (const CoreError &e)
-	{
-		return e.code();
-	}
-	catch (const std::bad_alloc &)
-	{
-		return SA_ERR_NOMEM;
-	}
-	catch (...)
-	{
-		return SA_ERR_INTERNAL;
-	}
-}
-
 inline bool
 is_power_of_two(uint64_t n)
 {
