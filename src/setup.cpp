@@ -767,19 +767,34 @@ sa_sync_triggers(Oid relid, bool row_only)
 	bool		before_update = false;
 	ListCell   *lc;
 
-	/* the UPDATE trigger's form (see sa_trigger_problem) */
+	/*
+	 * The UPDATE trigger's form (see sa_trigger_problem), and the key
+	 * columns it compares: the table's own key and any partition's (a
+	 * partition may have a primary key its parent lacks), by name.
+	 */
+	Bitmapset  *keys = sa_key_attnums(rel, nullptr);
+
 	foreach(lc, find_all_inheritors(relid, NoLock, nullptr))
 	{
 		Relation	r = table_open(lfirst_oid(lc), NoLock);
+		Bitmapset  *member_key = sa_key_attnums(r, nullptr);
+		int			k = -1;
 
 		before_update |= sa_has_before_update(r);
+		while ((k = bms_next_member(member_key, k)) >= 0)
+		{
+			AttrNumber	own = get_attnum(relid, get_attname(RelationGetRelid(r), k, false));
+
+			if (own != InvalidAttrNumber)
+				keys = bms_add_member(keys, own);
+		}
 		table_close(r, NoLock);
 	}
 	initStringInfo(&when);
 	initStringInfo(&cols);
 	if (tagged != NIL)
 	{
-		Bitmapset  *compared = bms_union(sa_tagged_attnums(rel, tagged), sa_key_attnums(rel, nullptr));
+		Bitmapset  *compared = bms_union(sa_tagged_attnums(rel, tagged), keys);
 		int			attnum = -1;
 
 		while ((attnum = bms_next_member(compared, attnum)) >= 0)

@@ -44,6 +44,18 @@ RESET ROLE;
 SELECT operation, table_name, column_name, old_value, new_value FROM sensitive_audit.log
  WHERE operation LIKE 'RENAME%' AND table_name IN ('t_real') ORDER BY txid, seq;
 
+-- a partition with a primary key of its own under a root without one
+SET ROLE at_owner;
+CREATE TABLE q (id int, region text, ssn text) PARTITION BY LIST (region);
+CREATE TABLE q_eu PARTITION OF q FOR VALUES IN ('eu');
+SELECT sensitive_audit.tag('q', 'ssn');
+ALTER TABLE q_eu ADD PRIMARY KEY (id);
+INSERT INTO q VALUES (1, 'eu', 'S1');
+UPDATE q SET id = 42 WHERE id = 1;
+RESET ROLE;
+SELECT operation, table_name, row_key, old_value, new_value FROM sensitive_audit.log
+ WHERE table_name LIKE 'q%' AND operation IN ('INSERT', 'REKEY', 'UPDATE') ORDER BY txid, seq;
+
 -- the schema of a partition renamed
 CREATE SCHEMA at_s2;
 GRANT ALL ON SCHEMA at_s2 TO at_owner;
