@@ -7,27 +7,33 @@
  *   every relation whose rows are rows of a tagged table (the table, its
  *   partitions present, future and attached) is a permanent table or
  *   partitioned table, not an inheritance child, and carries only canonical
- *   capture triggers (setup.cpp's sa_trigger_problem()); no other trigger
+ *   capture triggers (setup.cpp's sa_trigger_problem()); a tagged table is
+ *   not itself a partition, an inheritance child or a typed table, whose
+ *   columns another table's or type's DDL could change; no other trigger
  *   anywhere calls capture() or capture_truncate(); and the catalog of what
  *   is tagged follows what happens to the tables it names.
- * enforce_ddl() (ddl_command_end, every command) checks it for every tagged
- * table a command touched and refuses the command otherwise, rather than
- * matching trigger names or particular commands; capture() checks the
- * firing trigger again (capture.cpp).  What the check cannot express as a
- * state it handles by command:
+ * enforce_ddl() (ddl_command_end, every command) checks it for the members
+ * of tagged tables a command touched (and those it recursed to), and refuses
+ * the command otherwise, rather than matching trigger names or particular
+ * commands; capture() checks the firing trigger again (capture.cpp).  What
+ * the check cannot express as a state it handles by command:
  *   - DETACH PARTITION: the detached table stays tagged on its own, and a
  *     DETACH entry says so; ATTACH PARTITION records the rows it brings;
  *     a new partition gets its TRUNCATE trigger;
- *   - renames of tagged columns, tagged tables and their schemas are
- *     recorded (and the catalog follows a column's new name); a change to a
- *     type a tagged column's values are read through is refused;
+ *   - renames of tagged and key columns, of tagged tables (by any command
+ *     form) and of their schemas are recorded, and the catalog follows a
+ *     column's new name; a change to a type a tagged column's values are
+ *     read through is refused;
  *   - a missing capture trigger is not a state the check refuses (a restore
  *     creates a table's triggers one command at a time), so every drop of
- *     one is refused in enforce_drop() instead, and DETACH re-creates them.
- * enforce_drop() (sql_drop) sees every drop, cascaded and internal ones
+ *     one is refused in enforce_drop() instead, and DETACH, whose removal of
+ *     cloned triggers no event trigger sees, re-creates them.
+ * enforce_drop() (sql_drop) sees every drop a command reports, cascaded ones
  * included: the log and its guards cannot be dropped, a capture trigger
  * cannot be dropped while its table stays, and a dropped tagged table or
- * column leaves an entry.
+ * column leaves an entry.  guard_start() (ddl_command_start) refuses, before
+ * any lock is taken, the commands that would lock the log's tables before
+ * checking who asks.
  *
  * What a superuser can still force (disabling event triggers, writing the
  * catalogs) is beyond these checks; verification and reconciliation against
