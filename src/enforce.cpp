@@ -228,6 +228,19 @@ check_member(Oid tbl, Oid member, List *tagged_names, Node *parsetree, Repairs *
 	{
 		const Trigger *t = &td->triggers[i];
 		const char *why;
+
+		/*
+		 * BEFORE TRUNCATE triggers fire in name order: one that fires after
+		 * ours could write rows that TRUNCATE then removes unrecorded.
+		 */
+		if (TRIGGER_FOR_TRUNCATE(t->tgtype) && TRIGGER_FOR_BEFORE(t->tgtype)
+			&& strcmp(t->tgname, SA_TRUNCATE_TRIGGER) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("BEFORE TRUNCATE trigger \"%s\" on audited table \"%s\" would fire after sensitive_audit's",
+							t->tgname, relname),
+					 errdetail("Rows it writes would be removed by the TRUNCATE without being recorded."),
+					 errhint("Give the trigger a name that sorts before \"%s\".", SA_TRUNCATE_TRIGGER)));
 		SaTriggerState state = sa_trigger_problem(t, tagged, key, sa_has_before_update(rel), &why);
 
 		switch (state)

@@ -27,6 +27,18 @@ SELECT operation, table_name, column_name, new_value FROM sensitive_audit.log
  WHERE table_name LIKE 'tp%' AND operation IN ('RENAME COLUMN', 'INSERT') ORDER BY txid, seq;
 SET ROLE at_owner;
 
+-- a BEFORE TRUNCATE trigger firing after capture could write rows TRUNCATE then removes
+CREATE FUNCTION trunc_writer() RETURNS trigger LANGUAGE plpgsql
+	AS $$BEGIN INSERT INTO tp VALUES (2, 'sneaked', 'x'); RETURN NULL; END$$;
+CREATE TRIGGER zzz BEFORE TRUNCATE ON tp_1 FOR EACH STATEMENT EXECUTE FUNCTION trunc_writer();
+CREATE TRIGGER aaa BEFORE TRUNCATE ON tp_1 FOR EACH STATEMENT EXECUTE FUNCTION trunc_writer();
+TRUNCATE tp_1;
+RESET ROLE;
+SELECT operation, row_key, old_value FROM sensitive_audit.log
+ WHERE table_name = 'tp_1' AND operation = 'TRUNCATE' ORDER BY txid, seq;
+SET ROLE at_owner;
+DROP TRIGGER aaa ON tp_1;
+
 -- a table whose row type a tagged column holds
 CREATE TABLE addr (street text, city text);
 CREATE TABLE comp (id int PRIMARY KEY, a addr);
