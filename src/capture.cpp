@@ -70,19 +70,6 @@ HTAB	   *relation_infos = nullptr;
 pg_tz	   *utc_tz = nullptr;
 
 void
-invalidate_all_relation_info(Datum arg, int cacheid, uint32 hashvalue)
-{
-	HASH_SEQ_STATUS status;
-	RelationInfo *info;
-
-	if (relation_infos == nullptr)
-		return;
-	hash_seq_init(&status, relation_infos);
-	while ((info = (RelationInfo *) hash_seq_search(&status)) != nullptr)
-		info->valid = false;
-}
-
-void
 invalidate_relation_info(Datum arg, Oid relid)
 {
 	HASH_SEQ_STATUS status;
@@ -777,6 +764,13 @@ sa_type_name(Oid typid, int32 typmod)
 	if (strncmp(name, prefix, strlen(prefix)) == 0)
 		return pstrdup(name + strlen(prefix));
 	return name;
+}
+
+/* A schema or type renamed: every relation's names may be stale. */
+static void
+invalidate_all_relation_info(Datum arg, int cacheid, uint32 hashvalue)
+{
+	invalidate_relation_info(arg, InvalidOid);
 }
 
 void
