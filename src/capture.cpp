@@ -5,9 +5,10 @@
  * The capture triggers (setup.cpp makes them, from the catalog of what is
  * tagged) are AFTER ROW triggers, so they see the row as finally written:
  * whatever BEFORE triggers or generated columns did to it.  The UPDATE
- * trigger's WHEN clause has already compared the old and new tagged and key
- * columns before the event was queued; here each tagged column is compared
- * again and only those whose value really changed are recorded.  A change of
+ * trigger fires only when a tagged or key column was set or changed (its
+ * column list, or its WHEN clause on a table with BEFORE UPDATE triggers;
+ * see setup.cpp); here each tagged column is compared and only those whose
+ * value really changed are recorded.  A change of
  * the row key is recorded as a REKEY entry, so that each key's history
  * stays true.  capture() records only from the canonical triggers: any other
  * trigger that calls it gets an error, so nobody mints entries with it, and
@@ -247,20 +248,6 @@ get_relation_info(Relation rel)
 }
 
 /*
- * Release 1.0's capture trigger: AFTER INSERT OR DELETE OR UPDATE OF
- * <tagged columns>.  A database whose extension is still at 1.0 keeps
- * recording through it until ALTER EXTENSION sensitive_audit UPDATE.
- */
-bool
-is_release_1_0_trigger(const Trigger *t)
-{
-	return strcmp(t->tgname, SA_CAPTURE_TRIGGER) == 0 && t->tgfoid == sa_capture_fn()
-		&& t->tgtype == (TRIGGER_TYPE_ROW | TRIGGER_TYPE_INSERT | TRIGGER_TYPE_DELETE | TRIGGER_TYPE_UPDATE)
-		&& t->tgnattr > 0 && t->tgqual == nullptr && t->tgnargs == 0
-		&& t->tgenabled == TRIGGER_FIRES_ALWAYS;
-}
-
-/*
  * Refuse to record from anything but a canonical capture trigger: a
  * trigger of the owner's that calls capture() must neither mint entries nor
  * stand in for the real one.
@@ -278,7 +265,8 @@ check_trigger(RelationInfo *info, Relation rel, const Trigger *trigger)
 
 	if (state == SA_TRIGGER_NOT_OURS)
 		problem = "Only the capture triggers sensitive_audit makes may call it.";
-	if (state == SA_TRIGGER_WRONG && is_release_1_0_trigger(trigger) && sa_extension_version_is("1.0"))
+	if (state == SA_TRIGGER_WRONG && sa_is_release_1_0_trigger(trigger)
+		&& trigger->tgenabled == TRIGGER_FIRES_ALWAYS && sa_extension_version_is("1.0"))
 		state = SA_TRIGGER_CANONICAL;	/* until ALTER EXTENSION ... UPDATE */
 	if (state != SA_TRIGGER_CANONICAL && state != SA_TRIGGER_STALE_KEY)
 		ereport(ERROR,

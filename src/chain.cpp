@@ -83,8 +83,7 @@ lock_some_chain(void)
 Oid
 lookup_log_relid(const char *name)
 {
-	Oid			nsp = get_namespace_oid(SA_SCHEMA, true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+	Oid			relid = sa_audit_relid(name);
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,

@@ -274,13 +274,9 @@ check_member(Oid tbl, Oid member, List *tagged_names, Node *parsetree, Repairs *
 				 * (AFTER INSERT OR DELETE OR UPDATE OF <tagged>): the table
 				 * gets 1.1's row triggers in its place.
 				 */
-				if (state == SA_TRIGGER_WRONG
+				if (state == SA_TRIGGER_WRONG && sa_is_release_1_0_trigger(t)
 					&& (created_here(parsetree, t)
-						|| (t->tgisclone && list_member_oid(repairs->old_form, tbl)))
-					&& strcmp(t->tgname, SA_CAPTURE_TRIGGER) == 0 && t->tgnattr > 0
-					&& t->tgtype == (TRIGGER_TYPE_ROW | TRIGGER_TYPE_INSERT | TRIGGER_TYPE_DELETE
-									 | TRIGGER_TYPE_UPDATE)
-					&& t->tgfoid == sa_capture_fn())
+						|| (t->tgisclone && list_member_oid(repairs->old_form, tbl))))
 				{
 					repairs->old_form = list_append_unique_oid(repairs->old_form, tbl);
 					break;
@@ -1153,30 +1149,23 @@ sensitive_audit_enforce_drop(PG_FUNCTION_ARGS)
 }
 
 /*
- * Does rel hold any row?  Read below SQL, with a fresh snapshot.  With
- * but_restores, rows of log_contexts whose operation is RESTORE do not
- * count.
+ * Does log_contexts hold a row other than the context of a RESTORE entry?
+ * Read below SQL, with a fresh snapshot.
  */
 static bool
-has_rows(Relation rel, bool but_restores = false)
+has_contexts_but_restores(Relation contexts)
 {
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
+	TableScanDesc scan = table_beginscan(contexts, snapshot, 0, nullptr);
 	HeapTuple	tuple;
 	bool		any = false;
 
 	while (!any && (tuple = heap_getnext(scan, ForwardScanDirection)) != nullptr)
 	{
 		bool		isnull;
-		Datum		op;
+		Datum		op = heap_getattr(tuple, 2, RelationGetDescr(contexts), &isnull);
 
-		if (!but_restores)
-			any = true;
-		else
-		{
-			op = heap_getattr(tuple, 2, RelationGetDescr(rel), &isnull);
-			any = isnull || strcmp(TextDatumGetCString(op), "RESTORE") != 0;
-		}
+		any = isnull || strcmp(TextDatumGetCString(op), "RESTORE") != 0;
 	}
 	table_endscan(scan);
 	UnregisterSnapshot(snapshot);
@@ -1187,8 +1176,7 @@ has_rows(Relation rel, bool but_restores = false)
 static Relation
 open_storage(const char *name, LOCKMODE lockmode)
 {
-	Oid			nsp = get_namespace_oid(SA_SCHEMA, true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+	Oid			relid = sa_audit_relid(name);
 
 	return OidIsValid(relid) ? table_open(relid, lockmode) : nullptr;
 }
@@ -1230,12 +1218,12 @@ sensitive_audit_log_guard(PG_FUNCTION_ARGS)
 			 */
 			Relation	entries = open_storage(SA_ENTRIES, AccessShareLock);
 
-			empty = entries == nullptr || !has_rows(entries) || !has_rows(rel, true);
+			empty = entries == nullptr || !sa_has_rows(entries) || !has_contexts_but_restores(rel);
 			if (entries != nullptr)
 				table_close(entries, AccessShareLock);
 		}
 		else if (owner)
-			empty = !has_rows(rel);
+			empty = !sa_has_rows(rel);
 		if (sa_restoring || empty)
 		{
 			/* restored entries extend chains behind the remembered heads */
@@ -1291,7 +1279,7 @@ static bool
 log_has_entries(void)
 {
 	Relation	log = open_storage(SA_ENTRIES, AccessShareLock);
-	bool		any = log != nullptr && has_rows(log);
+	bool		any = log != nullptr && sa_has_rows(log);
 
 	if (log != nullptr)
 		table_close(log, AccessShareLock);

@@ -22,6 +22,17 @@
 
 namespace {
 
+/* reconcile() and baseline() take a tagged table itself, not a partition. */
+void
+require_tagged(Oid relid)
+{
+	if (sa_tagged_root(relid) != relid)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is not a tagged table", get_rel_name(relid)),
+				 errhint("Tag its columns with sensitive_audit.tag() first.")));
+}
+
 /* Who may see values: SELECT on the table, and on the log for the history. */
 void
 check_read(Oid relid, bool log_too)
@@ -32,18 +43,11 @@ check_read(Oid relid, bool log_too)
 		aclcheck_error(acl, get_relkind_objtype(get_rel_relkind(relid)), get_rel_name(relid));
 	if (log_too)
 	{
-		Oid			nsp = get_namespace_oid(SA_SCHEMA, false);
-		Oid			log = get_relname_relid(SA_LOG, nsp);
-
-		acl = pg_class_aclcheck(log, GetUserId(), ACL_SELECT);
+		acl = pg_class_aclcheck(sa_audit_relid(SA_LOG), GetUserId(), ACL_SELECT);
 		if (acl != ACLCHECK_OK)
 			aclcheck_error(acl, OBJECT_VIEW, SA_LOG);
 	}
-	if (!OidIsValid(sa_tagged_root(relid)) || sa_tagged_root(relid) != relid)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is not a tagged table", get_rel_name(relid)),
-				 errhint("Tag its columns with sensitive_audit.tag() first.")));
+	require_tagged(relid);
 }
 
 /* One REKEY entry: the rows of old key before it are rows of new key after. */
@@ -358,11 +362,7 @@ sensitive_audit_baseline(PG_FUNCTION_ARGS)
 
 	if (!pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(get_rel_relkind(relid)), get_rel_name(relid));
-	if (sa_tagged_root(relid) != relid)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is not a tagged table", get_rel_name(relid)),
-				 errhint("Tag its columns with sensitive_audit.tag() first.")));
+	require_tagged(relid);
 
 	/* no row may change while its baseline is taken */
 	Relation	rel = table_open(relid, ShareLock);

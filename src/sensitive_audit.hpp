@@ -154,6 +154,8 @@ struct SaTagRow
 };
 extern bool sa_in_setup;
 extern bool sa_in_own_setup(void);
+extern Oid	sa_audit_relid(const char *name);
+extern bool sa_has_rows(Relation rel);
 extern void sa_setup_init(void);
 extern List *sa_catalog_rows(Oid tbl);
 extern List *sa_catalog_tables(void);
@@ -178,6 +180,7 @@ enum SaTriggerState
 extern SaTriggerState sa_trigger_problem(const Trigger *t, Bitmapset *tagged, Bitmapset *key,
 										 bool before_update, const char **why);
 extern bool sa_has_before_update(Relation rel);
+extern bool sa_is_release_1_0_trigger(const Trigger *t);
 extern bool sa_extension_version_is(const char *version);
 extern void sa_run_sql(const char *sql);
 extern void sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values);

@@ -49,18 +49,27 @@ sa_in_own_setup(void)
  * checks may not have the right to SELECT it), with a fresh snapshot so that
  * this transaction's own changes are seen.
  */
-static Oid
-tag_info_relid(bool missing_ok)
+
+/* Does rel hold any row?  Read below SQL, with a fresh snapshot. */
+bool
+sa_has_rows(Relation rel)
+{
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
+	bool		any = heap_getnext(scan, ForwardScanDirection) != nullptr;
+
+	table_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	return any;
+}
+
+/* A relation of the audit schema by name, or InvalidOid if there is none. */
+Oid
+sa_audit_relid(const char *name)
 {
 	Oid			nsp = get_namespace_oid(SA_SCHEMA, true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid(SA_TAG_INFO, nsp) : InvalidOid;
 
-	if (!OidIsValid(relid) && !missing_ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("relation %s.%s does not exist", SA_SCHEMA, SA_TAG_INFO),
-				 errhint("Is the extension sensitive_audit installed in this database?")));
-	return relid;
+	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
 }
 
 /*
@@ -70,7 +79,7 @@ tag_info_relid(bool missing_ok)
 List *
 sa_catalog_rows(Oid tbl)
 {
-	Oid			relid = tag_info_relid(true);
+	Oid			relid = sa_audit_relid(SA_TAG_INFO);
 	List	   *rows = NIL;
 
 	if (!OidIsValid(relid))
@@ -399,6 +408,20 @@ sa_trigger_problem(const Trigger *t, Bitmapset *tagged, Bitmapset *key, bool bef
 		return SA_TRIGGER_NOT_ALWAYS;
 	}
 	return SA_TRIGGER_CANONICAL;
+}
+
+/*
+ * Is t release 1.0's capture trigger, AFTER INSERT OR DELETE OR UPDATE OF
+ * <tagged columns> (in any enabled state: a restore creates it ENABLE
+ * ORIGIN)?  A dump of 1.0 brings it; a database still at 1.0 records through
+ * it until ALTER EXTENSION sensitive_audit UPDATE.
+ */
+bool
+sa_is_release_1_0_trigger(const Trigger *t)
+{
+	return strcmp(t->tgname, SA_CAPTURE_TRIGGER) == 0 && t->tgfoid == sa_capture_fn()
+		&& t->tgtype == (TRIGGER_TYPE_ROW | TRIGGER_TYPE_INSERT | TRIGGER_TYPE_DELETE | TRIGGER_TYPE_UPDATE)
+		&& t->tgnattr > 0 && t->tgqual == nullptr && t->tgnargs == 0;
 }
 
 /* Does the relation have BEFORE UPDATE row triggers (none of them ours)? */
@@ -868,15 +891,7 @@ tree_has_rows(Oid relid)
 	{
 		Relation	r = table_open(lfirst_oid(lc), NoLock);
 
-		if (!any && RELKIND_HAS_STORAGE(r->rd_rel->relkind))
-		{
-			Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-			TableScanDesc scan = table_beginscan(r, snapshot, 0, nullptr);
-
-			any = heap_getnext(scan, ForwardScanDirection) != nullptr;
-			table_endscan(scan);
-			UnregisterSnapshot(snapshot);
-		}
+		any = any || (RELKIND_HAS_STORAGE(r->rd_rel->relkind) && sa_has_rows(r));
 		table_close(r, NoLock);
 	}
 	return any;
