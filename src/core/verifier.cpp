@@ -109,16 +109,20 @@ ChainVerifier::feed(const sa_entry &e, const uint8_t *stored_hash,
 {
 	if (finished_)
 		throw CoreError(SA_ERR_INTERNAL);
+	last_passed_ = false;
 
 	/*
-	 * The highest chain seen so far is always the last one kept.  An entry
+	 * The highest chain fed so far is remembered.  An entry
 	 * of a lower chain means the input is not ordered by chain: its chain
 	 * would be judged from a partial run of entries, so it is reported
 	 * rather than silently merged.
 	 */
-	const bool	behind = !interleaved_ && !chains_.empty() && e.chain < chains_.back().chain;
-	const uint32_t highest = behind ? chains_.back().chain : e.chain;
+	const bool	behind = !interleaved_ && fed_any_ && e.chain < highest_fed_;
+	const uint32_t highest = behind ? highest_fed_ : e.chain;
 	ChainState &st = state_for(e.chain);
+
+	fed_any_ = true;
+	highest_fed_ = highest;
 
 	st.entries++;
 	if (st.failed)
@@ -241,6 +245,22 @@ ChainVerifier::check(ChainState &st, const sa_entry &e,
 
 	st.last_seq = e.seq;
 	std::memcpy(st.last_hash, stored_hash, SA_DIGEST_LEN);
+	last_passed_ = true;
+}
+
+void
+ChainVerifier::resume_chain(uint32_t chain, uint64_t last_seq,
+							const uint8_t last_hash[SA_DIGEST_LEN])
+{
+	if (finished_)
+		throw CoreError(SA_ERR_INTERNAL);
+
+	ChainState &st = state_for(chain);
+
+	if (st.entries != 0 || st.last_seq != 0)
+		throw CoreError(SA_ERR_INTERNAL);
+	st.last_seq = last_seq;
+	std::memcpy(st.last_hash, last_hash, SA_DIGEST_LEN);
 }
 
 sa_chain_result

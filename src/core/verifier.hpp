@@ -49,6 +49,17 @@ public:
 	/* Entries of different chains may come interleaved (see sa_core.h). */
 	void		allow_interleaved() { interleaved_ = true; }
 
+	/*
+	 * Continues a chain already verified up to last_seq, whose entry there
+	 * has the stored hash last_hash (an incremental run starting from a
+	 * checkpoint).  Call before feeding that chain's entries; its entry
+	 * count then counts only the entries fed.
+	 */
+	void		resume_chain(uint32_t chain, uint64_t last_seq,
+							 const uint8_t last_hash[SA_DIGEST_LEN]);
+	/* Whether the entry fed last passed every check. */
+	bool		last_passed() const { return last_passed_; }
+
 	size_t		nchains() const { return chains_.size(); }
 	/* Chains are kept in ascending chain order; i < nchains(). */
 	sa_chain_result result(size_t i) const;
@@ -79,6 +90,9 @@ private:
 										 * the highest chain seen */
 	bool		finished_ = false;
 	bool		interleaved_ = false;
+	bool		last_passed_ = false;
+	bool		fed_any_ = false;
+	uint32_t	highest_fed_ = 0;	/* highest chain fed, once fed_any_ */
 
 	/*
 	 * Problem texts handed out through sa_chain_result.  A deque never moves
