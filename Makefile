@@ -50,11 +50,11 @@ all: cli
 install: cli-install
 clean: cli-clean
 cli:
-	$(CLI_MAKE) all
+	+$(CLI_MAKE) all
 cli-install:
-	$(CLI_MAKE) install
+	+$(CLI_MAKE) install
 cli-clean:
-	$(CLI_MAKE) clean
+	+$(CLI_MAKE) clean
 
 # ---------------------------------------------------------------------------
 # Unit tests of the pure C++ core and of the program's parts that need no

@@ -35,6 +35,10 @@ extern bool sa_allow_drop;
 #define SA_UPDATE_TRIGGER "sensitive_audit_capture_update"
 #define SA_TRUNCATE_TRIGGER "sensitive_audit_truncate"
 #define SA_TAG_INFO "tag_info"
+#define SA_TREE_NODES "tree_nodes"		/* stored complete subtrees (trees.cpp) */
+#define SA_TREE_NODES_PKEY "tree_nodes_pkey"
+#define SA_CHECKPOINTS "checkpoints"	/* signed checkpoints (trees.cpp) */
+#define SA_LOG_INFO "log_info"			/* the log id */
 
 /* The fields of a pending entry that the writer supplies, in log order. */
 enum PendingField
@@ -201,3 +205,39 @@ extern void sa_tag_columns(Oid relid, List *colnames, bool tag);
 extern void sa_capture_rows(Relation rel, const char *operation, bool as_new);
 extern bool sa_type_contains(Oid typid, Oid target);
 extern int	sa_row_texts(Relation rel, HeapTuple tuple, char **key, const char ***columns, char ***values);
+
+/* trees.cpp: what verify() holds the log to besides its own chains. */
+struct SaExpectedRoot
+{
+	uint32		chain;
+	uint64		size;
+	uint8		root[SA_DIGEST_LEN];
+	char	   *label;			/* "checkpoint <id>" */
+};
+
+struct SaExpectedNode
+{
+	uint32		chain;
+	uint32		level;
+	uint64		index;
+	uint8		hash[SA_DIGEST_LEN];
+};
+
+struct SaBadCheckpoint
+{
+	int64		id;
+	char	   *why;
+};
+
+struct SaExpectations
+{
+	SaExpectedRoot *roots;
+	int			nroots;
+	SaExpectedNode *nodes;
+	int64		nnodes;
+	SaBadCheckpoint *bad;
+	int			nbad;
+};
+
+extern char *sa_log_id(void);
+extern void sa_load_expectations(Snapshot snapshot, SaExpectations *x);

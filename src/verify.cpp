@@ -549,7 +549,7 @@ index_pass(Relation log, Relation pkey, Snapshot snapshot, sa_verifier *v, RowDe
 }
 
 sa_verifier *
-new_verifier(VerifyRun *run)
+new_verifier(VerifyRun *run, const SaExpectations *x)
 {
 	if (run->verifier != nullptr)
 	{
@@ -559,12 +559,22 @@ new_verifier(VerifyRun *run)
 	run->verifier = sa_verifier_create();
 	if (run->verifier == nullptr)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create verifier")));
+	for (int i = 0; i < x->nroots; i++)
+		check_core(sa_verifier_expect_root(run->verifier, x->roots[i].chain, x->roots[i].size,
+										   x->roots[i].root, x->roots[i].label));
+	for (int64 i = 0; i < x->nnodes; i++)
+		check_core(sa_verifier_expect_node(run->verifier, x->nodes[i].chain, x->nodes[i].level,
+										   x->nodes[i].index, x->nodes[i].hash));
 	return run->verifier;
 }
 
-/* Stream the whole log through a new verifier; returns it finished. */
+/*
+ * Stream the whole log through a new verifier, holding it to the stored
+ * checkpoints and tree nodes; returns it finished, with in *x what it was
+ * held to (x->bad: stored checkpoints that are not checkpoints of this log).
+ */
 sa_verifier *
-run_verifier(MemoryContext cxt)
+run_verifier(MemoryContext cxt, SaExpectations *x)
 {
 	Oid			nsp = get_namespace_oid(SA_SCHEMA, false);
 	Oid			viewid = get_relname_relid(SA_LOG, nsp);
@@ -603,12 +613,18 @@ run_verifier(MemoryContext cxt)
 	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 
 	load_contexts(contexts, snapshot, d);
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
 
-	if (!physical_pass(log, snapshot, new_verifier(run), d))
+		sa_load_expectations(snapshot, x);
+		MemoryContextSwitchTo(old);
+	}
+
+	if (!physical_pass(log, snapshot, new_verifier(run, x), d))
 	{
 		ereport(DEBUG1,
 				(errmsg("audit log entries are out of order beyond maintenance_work_mem; verifying in index order")));
-		index_pass(log, pkey, snapshot, new_verifier(run), d);
+		index_pass(log, pkey, snapshot, new_verifier(run, x), d);
 	}
 	check_core(sa_verifier_finish(run->verifier));
 
@@ -635,8 +651,22 @@ sensitive_audit_verify(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	sa_verifier *v = run_verifier(cxt);
+	SaExpectations x;
+	sa_verifier *v = run_verifier(cxt, &x);
 	size_t		n = sa_verifier_nchains(v);
+
+	/* a stored checkpoint that is not one of this log's: no chain to blame */
+	for (int i = 0; i < x.nbad; i++)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {true, false, false, true, false};
+
+		values[1] = Int64GetDatum(0);
+		values[2] = BoolGetDatum(false);
+		values[4] = CStringGetTextDatum(psprintf("checkpoint " INT64_FORMAT " is not valid: %s",
+												 x.bad[i].id, x.bad[i].why));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 
 	for (size_t i = 0; i < n; i++)
 	{
@@ -669,7 +699,8 @@ sensitive_audit_verify_or_raise(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "sensitive_audit verify",
 											  ALLOCSET_DEFAULT_SIZES);
-	sa_verifier *v = run_verifier(cxt);
+	SaExpectations x;
+	sa_verifier *v = run_verifier(cxt, &x);
 	size_t		n = sa_verifier_nchains(v);
 	int64		total = 0;
 	int			bad = 0;
@@ -684,6 +715,16 @@ sensitive_audit_verify_or_raise(PG_FUNCTION_ARGS)
 		total += (int64) r.entries;
 		if (!r.ok && bad++ == 0)
 			first_bad = r;
+	}
+	if (x.nbad > 0)
+	{
+		char	   *why = psprintf("checkpoint " INT64_FORMAT " is not valid: %s", x.bad[0].id, x.bad[0].why);
+
+		MemoryContextDelete(cxt);	/* why was copied out of it */
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a stored audit log checkpoint is corrupted"),
+				 errdetail("%s.", why)));
 	}
 	if (bad > 0)
 	{
