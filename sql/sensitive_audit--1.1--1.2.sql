@@ -133,3 +133,12 @@ AS 'MODULE_PATHNAME', 'sensitive_audit_consistency_proof';
 REVOKE ALL ON FUNCTION sensitive_audit.consistency_proof(integer, bigint, bigint) FROM PUBLIC;
 COMMENT ON FUNCTION sensitive_audit.consistency_proof(integer, bigint, bigint) IS
 	'RFC 9162 consistency proof between two sizes of a chain''s tree (default: its size)';
+
+/* A database with history records its update (see the 1.0 -> 1.1 script). */
+CREATE FUNCTION sensitive_audit._record_update(versions text)
+RETURNS void
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'sensitive_audit_record_update';
+SELECT sensitive_audit._record_update('1.1 -> 1.2')
+ WHERE EXISTS (SELECT 1 FROM sensitive_audit.log_entries);
+DROP FUNCTION sensitive_audit._record_update(text);

@@ -212,7 +212,7 @@ list_chains(Trees *t, int32 **chains, int64 **sizes)
 {
 	int			n = 0;
 	int			cap = 16;
-	int32		after = 0;
+	int32		after = -1;
 	bool		first = true;
 
 	*chains = (int32 *) palloc(sizeof(int32) * cap);
@@ -241,10 +241,10 @@ list_chains(Trees *t, int32 **chains, int64 **sizes)
 		ExecClearTuple(t->eslot);
 		if (!found)
 			break;
-		if (chain < 1)
+		if (chain < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("the audit log holds entries of chain %d; chains are numbered from 1", chain),
+					 errmsg("the audit log holds entries of chain %d; chains are numbered from 0", chain),
 					 errhint("Run SELECT * FROM sensitive_audit.verify().")));
 		if (n == cap)
 		{
@@ -758,6 +758,23 @@ PG_FUNCTION_INFO_V1(sensitive_audit_add_checkpoint);
 PG_FUNCTION_INFO_V1(sensitive_audit_inclusion_proof);
 PG_FUNCTION_INFO_V1(sensitive_audit_consistency_proof);
 PG_FUNCTION_INFO_V1(sensitive_audit_log_info_restore);
+PG_FUNCTION_INFO_V1(sensitive_audit_record_update);
+}
+
+/*
+ * _record_update(versions text): an EXTENSION UPDATE entry, from an update
+ * script only (the script creates, calls and drops it).
+ */
+extern "C" Datum
+sensitive_audit_record_update(PG_FUNCTION_ARGS)
+{
+	if (!creating_extension)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only an update of the extension records an update")));
+	sa_record_setup("EXTENSION UPDATE", SA_SCHEMA, nullptr, nullptr, nullptr,
+					text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
 }
 
 extern "C" Datum
@@ -812,10 +829,10 @@ sensitive_audit_add_checkpoint(PG_FUNCTION_ARGS)
 	for (size_t i = 0; i < n; i++)
 	{
 		int32		chain = (int32) heads[i].chain;
-		int64		size = chain < 1 ? 0 : chain_size(&t, chain);
+		int64		size = chain < 0 ? 0 : chain_size(&t, chain);
 		uint8		root[SA_DIGEST_LEN];
 
-		if (chain < 1 || heads[i].size > (uint64) size)
+		if (chain < 0 || heads[i].size > (uint64) size)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("the checkpoint does not match chain %u: it records " UINT64_FORMAT " entries, the chain has " INT64_FORMAT,
@@ -891,7 +908,7 @@ sensitive_audit_add_checkpoint(PG_FUNCTION_ARGS)
 static int64
 existing_chain(Trees *t, int32 chain)
 {
-	int64		size = chain < 1 ? 0 : chain_size(t, chain);
+	int64		size = chain < 0 ? 0 : chain_size(t, chain);
 
 	if (size == 0)
 		ereport(ERROR,
