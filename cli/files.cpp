@@ -330,6 +330,22 @@ write_new_file(const std::string &path, const std::string &text, unsigned mode)
 	write_exclusive(path, text, mode);
 }
 
+void
+write_replace_file(const std::string &path, const std::string &text, unsigned mode)
+{
+	std::string tmp = path + ".partial";
+
+	::unlink(tmp.c_str());
+	write_exclusive(tmp, text, mode);
+	if (::rename(tmp.c_str(), path.c_str()) != 0)
+	{
+		std::string err = errno_text();
+
+		::unlink(tmp.c_str());
+		throw Failure(kExitCannotVerify, "cannot write " + path + ": " + err);
+	}
+}
+
 VerifierKey
 load_verifier_key(const std::string &path)
 {

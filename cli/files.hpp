@@ -47,6 +47,8 @@ private:
 std::string read_file(const std::string &path, const char *what);
 /* Creates path (mode) and writes text; refuses an existing file. */
 void		write_new_file(const std::string &path, const std::string &text, unsigned mode);
+/* Writes text to path through a temporary file and rename (replaces a report). */
+void		write_replace_file(const std::string &path, const std::string &text, unsigned mode);
 
 /* Keys: the public key file is one verifier-key line. */
 sensitive_audit::VerifierKey load_verifier_key(const std::string &path);

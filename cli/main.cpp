@@ -228,7 +228,7 @@ int
 finish_report(const Report &r, const LogScanner &scan, bool as_json, const std::string &html)
 {
 	if (!html.empty())
-		write_new_file(html, report_html(r, scan), 0644);
+		write_replace_file(html, report_html(r, scan), 0644);
 	say(as_json ? report_json(r) : report_text(r));
 	return r.status;
 }
