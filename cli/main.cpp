@@ -554,11 +554,10 @@ cmd_verify_proof(const std::string &path, const std::string &pub_path)
 	std::string what = "proof " + path + " of chain " + std::to_string(p.entry.chain) + " seq " +
 		std::to_string(p.entry.seq);
 
-	if (rc == SA_ERR_SYNTAX)
-		throw Failure(kExitCannotVerify, what + ": the checkpoint is not a well-formed signed note");
 	if (rc != SA_OK)
 	{
-		say("FAILED: " + what + ": the checkpoint has no valid signature by the key " + key.name + "\n");
+		say("FAILED: " + what + ": the checkpoint has no valid signature by the key " + key.name +
+			(rc == SA_ERR_SYNTAX ? " (it is not a well-formed signed note)\n" : "\n"));
 		return kExitTampered;
 	}
 	LogCheckpoint cp;

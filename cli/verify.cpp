@@ -12,6 +12,7 @@
 
 #include "verify.hpp"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
@@ -132,6 +133,7 @@ Verification::finish(const std::string &source)
 			for (const auto &h : c.body.chains)
 			{
 				const ChainOutcome *o = scanner_.chain(h.chain);
+				const size_t before = c.problems.size();
 
 				if (o == nullptr || (o->entries == 0 && !o->resumed))
 					c.problems.push_back(fmt("chain %" PRIu32 ": missing from the log, but %s covers %" PRIu64
@@ -162,6 +164,8 @@ Verification::finish(const std::string &source)
 												 " no longer have the root %s signed (history rewritten)",
 												 h.chain, h.size, c.label.c_str()));
 				}
+				if (c.problems.size() != before)
+					c.failed_chains.push_back(h.chain);
 			}
 			if (!c.problems.empty())
 				c.ok = false;
@@ -206,10 +210,12 @@ covering_checkpoint(const Report &r, uint32_t chain, uint64_t *size)
 
 	for (const auto &c : r.checkpoints)
 	{
-		if (!c.ok || !c.parsed)
+		/* A checkpoint of this log with a good signature covers the chains the log extends. */
+		if (!c.parsed || c.body.log_id != r.log_id)
 			continue;
 		for (const auto &h : c.body.chains)
-			if (h.chain == chain && (best == nullptr || h.size >= *size))
+			if (h.chain == chain && (best == nullptr || h.size >= *size) &&
+				std::find(c.failed_chains.begin(), c.failed_chains.end(), chain) == c.failed_chains.end())
 			{
 				best = &c;
 				*size = h.size;

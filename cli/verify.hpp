@@ -25,8 +25,9 @@ struct CheckpointCheck
 	bool		from_state = false;
 	bool		ok = true;
 	std::vector<std::string> problems;
-	bool		parsed = false;
+	bool		parsed = false;	/* signature verified and body valid */
 	sensitive_audit::LogCheckpoint body;
+	std::vector<uint32_t> failed_chains;	/* chains of body the log does not extend */
 };
 
 struct Report
