@@ -125,6 +125,46 @@ Database::begin_snapshot()
 	log_id_ = PQgetvalue(id.r, 0, 0);
 }
 
+std::string
+Database::export_snapshot()
+{
+	Result		r(PQexec(conn_, "SELECT pg_catalog.pg_export_snapshot()"));
+
+	if (PQresultStatus(r.r) != PGRES_TUPLES_OK || PQntuples(r.r) != 1)
+		throw Failure(kExitCannotVerify, "cannot export the snapshot: " + one_line(PQerrorMessage(conn_)));
+	return PQgetvalue(r.r, 0, 0);
+}
+
+void
+Database::import_snapshot(const std::string &id)
+{
+	exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+
+	/* SET TRANSACTION SNAPSHOT takes no parameter: quote the id. */
+	char	   *lit = PQescapeLiteral(conn_, id.c_str(), id.size());
+
+	if (lit == nullptr)
+		throw Failure(kExitCannotVerify, "cannot quote the snapshot id");
+	std::string sql = std::string("SET TRANSACTION SNAPSHOT ") + lit;
+
+	PQfreemem(lit);
+	exec(sql.c_str());
+}
+
+std::vector<std::pair<uint32_t, uint64_t>>
+Database::chain_counts()
+{
+	std::vector<std::pair<uint32_t, uint64_t>> out;
+	Result		r(PQexec(conn_, "SELECT chain, count(*) FROM sensitive_audit.log_entries GROUP BY chain ORDER BY chain"));
+
+	if (PQresultStatus(r.r) != PGRES_TUPLES_OK)
+		throw Failure(kExitCannotVerify, "cannot count the log's entries: " + one_line(PQerrorMessage(conn_)));
+	for (int i = 0; i < PQntuples(r.r); i++)
+		out.emplace_back(static_cast<uint32_t>(std::strtol(PQgetvalue(r.r, i, 0), nullptr, 10)),
+						 std::strtoull(PQgetvalue(r.r, i, 1), nullptr, 10));
+	return out;
+}
+
 void
 Database::commit()
 {
@@ -282,7 +322,7 @@ Database::contexts(const std::function<void(int64_t, const Field (&)[kContextFie
 void
 Database::entries(const std::function<void(const EntryRow &)> &f,
 				  const std::vector<std::pair<uint32_t, uint64_t>> &from, int64_t only_chain,
-				  int64_t max_seq)
+				  int64_t max_seq, const std::vector<uint32_t> *chains)
 {
 	std::string sql =
 		"COPY (SELECT e.chain, e.seq, e.txid, e.event_time, e.context, e.format, e.row_key,"
@@ -296,6 +336,13 @@ Database::entries(const std::function<void(const EntryRow &)> &f,
 			sql += (i ? ", (" : "(") + std::to_string(static_cast<int32_t>(from[i].first)) + ", " +
 				std::to_string(from[i].second) + "::bigint)";
 		sql += ") AS f(chain, seq) ON f.chain = e.chain WHERE f.seq IS NULL OR e.seq >= f.seq";
+	}
+	else if (chains != nullptr)
+	{
+		sql += " WHERE e.chain IN (";
+		for (size_t i = 0; i < chains->size(); i++)
+			sql += (i ? ", " : "") + std::to_string(static_cast<int32_t>((*chains)[i]));
+		sql += ")";
 	}
 	else if (only_chain >= 0)
 	{

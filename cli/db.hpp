@@ -31,6 +31,12 @@ public:
 
 	/* BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY, and the log's identity. */
 	void		begin_snapshot();
+	/* The snapshot's id, for other connections to read the same state. */
+	std::string export_snapshot();
+	/* A transaction on another connection that sees exactly that snapshot. */
+	void		import_snapshot(const std::string &id);
+	/* Entries per chain (a count over the whole table). */
+	std::vector<std::pair<uint32_t, uint64_t>> chain_counts();
 	void		commit();
 
 	/* The extension's version, and the log id ("" for a version without one). */
@@ -47,7 +53,8 @@ public:
 	 */
 	void		entries(const std::function<void(const EntryRow &)> &f,
 						const std::vector<std::pair<uint32_t, uint64_t>> &from = {},
-						int64_t only_chain = -1, int64_t max_seq = 0);
+						int64_t only_chain = -1, int64_t max_seq = 0,
+						const std::vector<uint32_t> *chains = nullptr);
 
 	/* SELECT sensitive_audit.add_checkpoint($1), outside the snapshot. */
 	int64_t		add_checkpoint(const std::string &note);

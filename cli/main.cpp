@@ -11,7 +11,10 @@
  */
 #include "core/cpp_only.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <exception>
+#include <thread>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -225,17 +228,18 @@ cmd_checkpoint(const std::string &conninfo, const std::string &key_path, const s
 /* ---- verify ------------------------------------------------------------------- */
 
 int
-finish_report(const Report &r, const LogScanner &scan, bool as_json, const std::string &html)
+finish_report(const Report &r, const std::vector<const LogScanner *> &scans, bool as_json,
+			  const std::string &html)
 {
 	if (!html.empty())
-		write_replace_file(html, report_html(r, scan), 0644);
+		write_replace_file(html, report_html(r, scans), 0644);
 	say(as_json ? report_json(r) : report_text(r));
 	return r.status;
 }
 
 int
 cmd_verify_db(const std::string &conninfo, const std::string &pub_path, const std::string &dir,
-			  bool as_json, const std::string &html)
+			  bool as_json, const std::string &html, int jobs)
 {
 	auto		t0 = std::chrono::steady_clock::now();
 	VerifierKey key = load_verifier_key(pub_path);
@@ -255,19 +259,79 @@ cmd_verify_db(const std::string &conninfo, const std::string &pub_path, const st
 
 	Verification v(key, !html.empty());
 
+	/*
+	 * Chains are independent: with several jobs, each reads and checks a
+	 * share of them (balanced by entry count) over its own connection, in
+	 * the same snapshot.
+	 */
+	std::vector<std::vector<uint32_t>> parts;
+
+	if (jobs > 1)
+	{
+		auto		counts = db.chain_counts();
+
+		std::sort(counts.begin(), counts.end(),
+				  [](const auto &a, const auto &b) { return a.second > b.second; });
+		std::vector<uint64_t> load(static_cast<size_t>(std::min<size_t>(jobs, counts.size())), 0);
+
+		parts.resize(load.size());
+		for (const auto &c : counts)
+		{
+			size_t		i = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+
+			parts[i].push_back(c.first);
+			load[i] += c.second;
+		}
+		for (auto &p : parts)
+			std::sort(p.begin(), p.end());
+		if (parts.size() > 1)
+			v.partition(parts);
+		else
+			parts.clear();
+	}
+
 	v.set_log_id(db.log_id());
 	for (const auto &cp : db.checkpoints())
 		v.add_stored(cp);
 	if (latest)
 		v.add_state(*latest);
-	db.contexts([&](int64_t id, const Field (&f)[kContextFields]) { v.scanner().add_context(id, f); });
-	db.entries([&](const EntryRow &r) { v.scanner().feed(r); });
+	db.contexts([&](int64_t id, const Field (&f)[kContextFields]) { v.add_context(id, f); });
+
+	if (parts.empty())
+		db.entries([&](const EntryRow &r) { v.scanner().feed(r); });
+	else
+	{
+		const std::string snapshot = db.export_snapshot();
+		std::vector<std::thread> threads;
+		std::vector<std::exception_ptr> errors(parts.size());
+
+		for (size_t i = 0; i < parts.size(); i++)
+			threads.emplace_back([&, i]() {
+				try
+				{
+					Database	worker(conninfo);
+
+					worker.import_snapshot(snapshot);
+					worker.entries([&](const EntryRow &r) { v.scanner(i).feed(r); }, {}, -1, 0, &parts[i]);
+					worker.commit();
+				}
+				catch (...)
+				{
+					errors[i] = std::current_exception();
+				}
+			});
+		for (auto &t : threads)
+			t.join();
+		for (auto &e : errors)
+			if (e)
+				std::rethrow_exception(e);
+	}
 	db.commit();
 
 	Report		r = v.finish("the database");
 
 	r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-	return finish_report(r, v.scanner(), as_json, html);
+	return finish_report(r, v.scanners(), as_json, html);
 }
 
 int
@@ -290,7 +354,7 @@ cmd_verify_bundle(const std::string &path, const std::string &pub_path, const st
 
 	sink.header = [&](const std::string &log_id) { v.set_log_id(log_id); };
 	sink.checkpoint = [&](const StoredCheckpoint &cp) { v.add_stored(cp); };
-	sink.context = [&](int64_t id, const Field (&f)[kContextFields]) { v.scanner().add_context(id, f); };
+	sink.context = [&](int64_t id, const Field (&f)[kContextFields]) { v.add_context(id, f); };
 	sink.contexts_done = [&]() {
 		if (latest)
 			v.add_state(*latest);
@@ -300,7 +364,7 @@ cmd_verify_bundle(const std::string &path, const std::string &pub_path, const st
 
 	Report		r = v.finish("bundle " + path);
 
-	return finish_report(r, v.scanner(), as_json, html);
+	return finish_report(r, v.scanners(), as_json, html);
 }
 
 /* ---- export ------------------------------------------------------------------- */
@@ -596,6 +660,7 @@ main(int argc, char **argv)
 
 	std::string name, priv, pub, db, key, state, out, bundle, html, proof_file;
 	bool		as_json = false, full = false;
+	int			jobs = static_cast<int>(std::min(4u, std::max(1u, std::thread::hardware_concurrency())));
 	int64_t		chain = -1, seq = -1;
 
 	auto	   *keygen = app.add_subcommand("keygen", "make an Ed25519 key pair for signing checkpoints");
@@ -617,6 +682,8 @@ main(int argc, char **argv)
 	verify->add_option("--state", state, "state directory whose latest checkpoint the log must extend");
 	verify->add_flag("--json", as_json, "report as JSON");
 	verify->add_option("--html", html, "also write a self-contained HTML report to this file");
+	verify->add_option("--jobs", jobs, "with --db: connections reading chains in parallel (default: cores, at most 4)")
+		->check(CLI::Range(1, 64));
 
 	auto	   *exp = app.add_subcommand("export", "write the whole log to a bundle file");
 	exp->add_option("--db", db, "libpq connection string")->required();
@@ -661,7 +728,7 @@ main(int argc, char **argv)
 			if (db.empty() == bundle.empty())
 				throw Failure(kExitCannotVerify, "verify needs exactly one of --db and --bundle");
 			if (!db.empty())
-				return cmd_verify_db(db, pub, state, as_json, html);
+				return cmd_verify_db(db, pub, state, as_json, html, jobs);
 			return cmd_verify_bundle(bundle, pub, state, as_json, html);
 		}
 		if (*exp)

@@ -145,7 +145,7 @@ report_json(const Report &r)
 }
 
 std::string
-report_html(const Report &r, const LogScanner &scanner)
+report_html(const Report &r, const std::vector<const LogScanner *> &scanners)
 {
 	const bool	ok = r.status == kExitOk;
 	std::string o;
@@ -207,12 +207,13 @@ report_html(const Report &r, const LogScanner &scanner)
 	constexpr int kBuckets = 24;
 	int64_t		tmin = INT64_MAX, tmax = INT64_MIN;
 
-	for (const auto &kv : scanner.times())
-		for (int64_t t : kv.second)
-		{
-			tmin = std::min(tmin, t);
-			tmax = std::max(tmax, t);
-		}
+	for (const LogScanner *sc : scanners)
+		for (const auto &kv : sc->times())
+			for (int64_t t : kv.second)
+			{
+				tmin = std::min(tmin, t);
+				tmax = std::max(tmax, t);
+			}
 	std::map<std::string, TableSeries> tables;
 	std::set<std::string> ops;
 
@@ -220,33 +221,34 @@ report_html(const Report &r, const LogScanner &scanner)
 	{
 		const double span = static_cast<double>(tmax - tmin) + 1.0;
 
-		for (const auto &kv : scanner.times())
-		{
-			auto		it = scanner.contexts().find(kv.first);
-			std::string table = "(unknown context)", op = "?";
-
-			if (it != scanner.contexts().end())
+		for (const LogScanner *sc : scanners)
+			for (const auto &kv : sc->times())
 			{
-				const ContextInfo &ci = it->second;
+				auto		it = sc->contexts().find(kv.first);
+				std::string table = "(unknown context)", op = "?";
 
-				op = ci.null[0] ? "?" : ci.value[0];
-				if (!ci.null[2])
-					table = (ci.null[1] ? "" : ci.value[1] + ".") + ci.value[2];
-				else
-					table = "(audit setup)";
+				if (it != sc->contexts().end())
+				{
+					const ContextInfo &ci = it->second;
+
+					op = ci.null[0] ? "?" : ci.value[0];
+					if (!ci.null[2])
+						table = (ci.null[1] ? "" : ci.value[1] + ".") + ci.value[2];
+					else
+						table = "(audit setup)";
+				}
+				auto	   &v = tables[table].by_op[op];
+
+				if (v.empty())
+					v.assign(kBuckets, 0);
+				ops.insert(op);
+				for (int64_t t : kv.second)
+				{
+					int			b = static_cast<int>(static_cast<double>(t - tmin) / span * kBuckets);
+
+					v[std::min(std::max(b, 0), kBuckets - 1)]++;
+				}
 			}
-			auto	   &v = tables[table].by_op[op];
-
-			if (v.empty())
-				v.assign(kBuckets, 0);
-			ops.insert(op);
-			for (int64_t t : kv.second)
-			{
-				int			b = static_cast<int>(static_cast<double>(t - tmin) / span * kBuckets);
-
-				v[std::min(std::max(b, 0), kBuckets - 1)]++;
-			}
-		}
 	}
 	static const char *const palette[] = {"#2c7fb8", "#31a354", "#de2d26", "#756bb1", "#fd8d3c",
 		"#636363", "#e7ba52", "#17becf", "#bcbd22", "#8c564b"};

@@ -8,6 +8,7 @@
 #include "core/cpp_only.hpp"
 
 #include <string>
+#include <vector>
 
 #include "scan.hpp"
 #include "verify.hpp"
@@ -17,8 +18,8 @@ namespace sa_cli
 
 std::string report_text(const Report &r);
 std::string report_json(const Report &r);
-/* scanner: for the pictures of changes over time (kept with keep_times). */
-std::string report_html(const Report &r, const LogScanner &scanner);
+/* scanners: for the pictures of changes over time (kept with keep_times). */
+std::string report_html(const Report &r, const std::vector<const LogScanner *> &scanners);
 
 /* ISO 8601 UTC of microseconds since the epoch. */
 std::string iso_time(int64_t us);

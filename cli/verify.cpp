@@ -44,9 +44,59 @@ fmt(const char *f, ...)
 
 }								/* namespace */
 
-Verification::Verification(const VerifierKey &key, bool keep_times) : key_(key)
+Verification::Verification(const VerifierKey &key, bool keep_times)
+	: key_(key), keep_times_(keep_times)
 {
-	scanner_.keep_times(keep_times);
+	scanners_.push_back(std::make_unique<LogScanner>());
+	scanners_.back()->keep_times(keep_times);
+}
+
+void
+Verification::partition(const std::vector<std::vector<uint32_t>> &parts)
+{
+	scanners_.clear();
+	route_.clear();
+	for (size_t i = 0; i < std::max<size_t>(parts.size(), 1); i++)
+	{
+		scanners_.push_back(std::make_unique<LogScanner>());
+		scanners_.back()->keep_times(keep_times_);
+	}
+	for (size_t i = 0; i < parts.size(); i++)
+		for (uint32_t c : parts[i])
+			route_[c] = i;
+}
+
+LogScanner &
+Verification::scanner_for(uint32_t chain)
+{
+	auto		it = route_.find(chain);
+
+	return *scanners_[it == route_.end() ? 0 : it->second];
+}
+
+const ChainOutcome *
+Verification::outcome(uint32_t chain) const
+{
+	auto		it = route_.find(chain);
+
+	return scanners_[it == route_.end() ? 0 : it->second]->chain(chain);
+}
+
+void
+Verification::add_context(int64_t id, const Field (&fields)[kContextFields])
+{
+	for (auto &s : scanners_)
+		s->add_context(id, fields);
+}
+
+std::vector<const LogScanner *>
+Verification::scanners() const
+{
+	std::vector<const LogScanner *> v;
+
+	for (const auto &s : scanners_)
+		v.push_back(s.get());
+	return v;
 }
 
 void
@@ -61,7 +111,7 @@ Verification::want(CheckpointCheck &c)
 		return;
 	}
 	for (const auto &h : c.body.chains)
-		scanner_.want_root(h.chain, h.size);
+		scanner_for(h.chain).want_root(h.chain, h.size);
 }
 
 void
@@ -111,15 +161,19 @@ Verification::add_state(const StateCheckpoint &sc)
 Report
 Verification::finish(const std::string &source)
 {
-	scanner_.finish();
-
 	Report		r;
 
 	r.source = source;
 	r.log_id = log_id_;
-	r.chains = scanner_.chains();
-	r.entries_read = scanner_.entries_read();
-	r.entries_verified = scanner_.entries_verified();
+	for (auto &s : scanners_)
+	{
+		s->finish();
+		r.chains.insert(r.chains.end(), s->chains().begin(), s->chains().end());
+		r.entries_read += s->entries_read();
+		r.entries_verified += s->entries_verified();
+	}
+	std::sort(r.chains.begin(), r.chains.end(),
+			  [](const ChainOutcome &a, const ChainOutcome &b) { return a.chain < b.chain; });
 
 	for (const auto &c : r.chains)
 		if (!c.ok)
@@ -132,7 +186,7 @@ Verification::finish(const std::string &source)
 		{
 			for (const auto &h : c.body.chains)
 			{
-				const ChainOutcome *o = scanner_.chain(h.chain);
+				const ChainOutcome *o = outcome(h.chain);
 				const size_t before = c.problems.size();
 
 				if (o == nullptr || (o->entries == 0 && !o->resumed))

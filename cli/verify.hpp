@@ -9,6 +9,8 @@
 
 #include "core/cpp_only.hpp"
 
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -49,20 +51,32 @@ class Verification
 public:
 	Verification(const sensitive_audit::VerifierKey &key, bool keep_times);
 
-	/* In this order: the log id, checkpoints, then the scan's rows. */
+	/*
+	 * Optionally first: the chains split into parts, each scanned by its own
+	 * LogScanner (in its own thread); chains in no part go to part 0.
+	 */
+	void		partition(const std::vector<std::vector<uint32_t>> &parts);
+	/* Then, in this order: the log id, checkpoints, then the scan's rows. */
 	void		set_log_id(const std::string &log_id) { log_id_ = log_id; }
 	void		add_stored(const StoredCheckpoint &cp);
 	void		add_state(const StateCheckpoint &sc);
-	LogScanner &scanner() { return scanner_; }
+	void		add_context(int64_t id, const Field (&fields)[kContextFields]);
+	size_t		parts() const { return scanners_.size(); }
+	LogScanner &scanner(size_t part = 0) { return *scanners_.at(part); }
 
 	Report		finish(const std::string &source);
+	std::vector<const LogScanner *> scanners() const;
 
 private:
 	void		want(CheckpointCheck &c);
+	LogScanner &scanner_for(uint32_t chain);
+	const ChainOutcome *outcome(uint32_t chain) const;
 
 	sensitive_audit::VerifierKey key_;
+	bool		keep_times_;
 	std::string log_id_;
-	LogScanner	scanner_;
+	std::vector<std::unique_ptr<LogScanner>> scanners_;
+	std::map<uint32_t, size_t> route_;
 	std::vector<CheckpointCheck> checks_;
 };
 
