@@ -64,7 +64,7 @@ CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
 CLI_PURE_SRCS = cli/scan.cpp cli/files.cpp cli/verify.cpp cli/report.cpp
 
 test/unit/unit_tests: $(UNIT_SRCS) $(CORE_SRCS) $(CLI_PURE_SRCS) $(wildcard src/core/*.h src/core/*.hpp cli/*.hpp test/unit/*.hpp)
-	$(CXX) -std=c++17 -O2 -g -Wall -Wextra $(if $(WERROR),-Werror) -I$(srcdir)/src -I$(srcdir)/cli \
+	$(CXX) -std=c++17 -O2 -g -Wall -Wextra $(if $(WERROR),-Werror) -I$(srcdir)/src -I$(srcdir) \
 		-o $@ $(UNIT_SRCS) $(CORE_SRCS) $(CLI_PURE_SRCS) -lgtest -lgtest_main -lpthread -lcrypto
 
 .PHONY: unittest
