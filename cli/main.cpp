@@ -215,8 +215,14 @@ cmd_checkpoint(const std::string &conninfo, const std::string &key_path, const s
 	if (rc != SA_OK)
 		throw Failure(kExitCannotVerify, "cannot sign the checkpoint");
 
-	std::string name = state.append(note, db.log_id(), trees);
+	/*
+	 * The database first: if it refuses (its trees disagree with what was
+	 * verified here), the witness records nothing.  A state directory left
+	 * behind the database (a crash in between) only makes the next run
+	 * resume from an older checkpoint.
+	 */
 	int64_t		id = db.add_checkpoint(note);
+	std::string name = state.append(note, db.log_id(), trees);
 
 	say("signed " + name + ": " + std::to_string(total) + " entries in " + std::to_string(heads.size()) +
 		" chains (" + std::to_string(scan.entries_verified()) + " entries verified in this run" +
