@@ -29,6 +29,7 @@ extern "C" {
 #include "commands/async.h"
 #include "commands/dbcommands.h"
 #include "storage/proc.h"
+#include "storage/spin.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 }
@@ -64,6 +65,7 @@ struct RateKey
 struct RateCounter
 {
 	RateKey		key;
+	slock_t		mutex;			/* guards the counts; the entry itself is under rates_lock */
 	int64		hour;			/* the clock hour `current` counts */
 	int64		current;
 	int64		previous;		/* rows of the hour before */
@@ -114,33 +116,42 @@ count_rows_per_hour(const RateKey *key, int64 n)
 	bool		found;
 	int64		result;
 
-	LWLockAcquire(rates_lock, LW_EXCLUSIVE);
+	/* the common case: the counter exists, and only its own spinlock is taken exclusively */
+	LWLockAcquire(rates_lock, LW_SHARED);
 
-	RateCounter *c = (RateCounter *) hash_search(rates, key, HASH_ENTER_NULL, &found);
+	RateCounter *c = (RateCounter *) hash_search(rates, key, HASH_FIND, nullptr);
 
 	if (c == nullptr)
 	{
-		/* make room: counters idle for two hours count nothing any more */
-		HASH_SEQ_STATUS status;
-		RateCounter *old;
-
-		hash_seq_init(&status, rates);
-		while ((old = (RateCounter *) hash_seq_search(&status)) != nullptr)
-			if (old->hour < hour - 1)
-				hash_search(rates, &old->key, HASH_REMOVE, nullptr);
+		LWLockRelease(rates_lock);
+		LWLockAcquire(rates_lock, LW_EXCLUSIVE);
 		c = (RateCounter *) hash_search(rates, key, HASH_ENTER_NULL, &found);
 		if (c == nullptr)
 		{
-			LWLockRelease(rates_lock);
-			return -1;
+			/* make room: counters idle for two hours count nothing any more */
+			HASH_SEQ_STATUS status;
+			RateCounter *old;
+
+			hash_seq_init(&status, rates);
+			while ((old = (RateCounter *) hash_seq_search(&status)) != nullptr)
+				if (old->hour < hour - 1)
+					hash_search(rates, &old->key, HASH_REMOVE, nullptr);
+			c = (RateCounter *) hash_search(rates, key, HASH_ENTER_NULL, &found);
+			if (c == nullptr)
+			{
+				LWLockRelease(rates_lock);
+				return -1;
+			}
+		}
+		if (!found)
+		{
+			SpinLockInit(&c->mutex);
+			c->hour = hour;
+			c->current = 0;
+			c->previous = 0;
 		}
 	}
-	if (!found)
-	{
-		c->hour = hour;
-		c->current = 0;
-		c->previous = 0;
-	}
+	SpinLockAcquire(&c->mutex);
 	if (c->hour != hour)
 	{
 		c->previous = c->hour == hour - 1 ? c->current : 0;
@@ -149,6 +160,7 @@ count_rows_per_hour(const RateKey *key, int64 n)
 	}
 	c->current += n;
 	result = c->current + (int64) ((double) c->previous * (1.0 - into));
+	SpinLockRelease(&c->mutex);
 	LWLockRelease(rates_lock);
 	return result;
 }
