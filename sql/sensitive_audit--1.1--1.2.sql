@@ -142,3 +142,50 @@ AS 'MODULE_PATHNAME', 'sensitive_audit_record_update';
 SELECT sensitive_audit._record_update('1.1 -> 1.2')
  WHERE EXISTS (SELECT 1 FROM sensitive_audit.log_entries);
 DROP FUNCTION sensitive_audit._record_update(text);
+
+/* ------------------------------------------------------------------------
+ * Guardrails on tagged columns (src/policy.cpp).  One policy per column;
+ * set_policy() replaces it whole, drop_policy() removes it, both recorded
+ * as POLICY entries; only the table's owner may call them.
+ */
+CREATE TABLE sensitive_audit.policy_info (
+	tbl				regclass	NOT NULL,
+	column_name		name		NOT NULL,
+	allowed_roles	name[],
+	max_rows_per_statement bigint,
+	max_rows_per_hour bigint,
+	action			text		NOT NULL,
+	set_at			timestamptz NOT NULL,
+	set_by			text		NOT NULL,
+	PRIMARY KEY (tbl, column_name)
+);
+REVOKE ALL ON sensitive_audit.policy_info FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('sensitive_audit.policy_info', '');
+
+CREATE FUNCTION sensitive_audit.set_policy(tbl regclass, col name, allowed_roles name[] DEFAULT NULL,
+										   max_rows_per_statement bigint DEFAULT NULL,
+										   max_rows_per_hour bigint DEFAULT NULL,
+										   action text DEFAULT 'block')
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'sensitive_audit_set_policy';
+COMMENT ON FUNCTION sensitive_audit.set_policy(regclass, name, name[], bigint, bigint, text) IS
+	'set the whole guardrail of a tagged column: allowed roles, rows per statement, rows per hour per role, block or alert';
+
+CREATE FUNCTION sensitive_audit.drop_policy(tbl regclass, col name)
+RETURNS void
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'sensitive_audit_drop_policy';
+COMMENT ON FUNCTION sensitive_audit.drop_policy(regclass, name) IS
+	'remove the guardrail of a tagged column';
+
+/* The policies of the tables the reader owns (all of them for a superuser). */
+CREATE VIEW sensitive_audit.policies WITH (security_barrier) AS
+SELECT p.tbl, p.column_name, p.allowed_roles, p.max_rows_per_statement, p.max_rows_per_hour,
+	   p.action, p.set_at, p.set_by
+  FROM sensitive_audit.policy_info p
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.tbl
+ WHERE pg_catalog.pg_has_role(c.relowner, 'USAGE');
+GRANT SELECT ON sensitive_audit.policies TO PUBLIC;
+COMMENT ON VIEW sensitive_audit.policies IS
+	'the guardrails on tagged columns of the tables the reader owns; auditors may be granted SELECT on policy_info';

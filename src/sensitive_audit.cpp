@@ -98,7 +98,10 @@ _PG_init(void)
 
 	/* chain heads in shared memory: only when preloaded (heads.cpp) */
 	if (process_shared_preload_libraries_in_progress)
+	{
 		sa_heads_init();
+		sa_policy_init();
+	}
 	sa_storage_watch();
 
 	RegisterXactCallback(sa_xact_callback, nullptr);

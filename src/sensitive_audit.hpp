@@ -39,6 +39,10 @@ extern bool sa_allow_drop;
 #define SA_TREE_NODES_PKEY "tree_nodes_pkey"
 #define SA_CHECKPOINTS "checkpoints"	/* signed checkpoints (trees.cpp) */
 #define SA_LOG_INFO "log_info"			/* the log id */
+#define SA_POLICY_INFO "policy_info"	/* guardrails (policy.cpp) */
+#define SA_ALERT_CHANNEL "sensitive_audit_alerts"
+/* A guardrail's threshold refused a statement. */
+#define ERRCODE_SA_GUARDRAIL MAKE_SQLSTATE('S', 'A', '0', '0', '1')
 
 /* The fields of a pending entry that the writer supplies, in log order. */
 enum PendingField
@@ -188,6 +192,8 @@ extern bool sa_is_release_1_0_trigger(const Trigger *t);
 extern bool sa_extension_version_is(const char *version);
 extern void sa_run_sql(const char *sql);
 extern void sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values);
+extern void sa_run_sql_as_owner_nulls(const char *sql, int nargs, Oid *argtypes, Datum *values,
+									  const char *nulls);
 extern void sa_run_in_setup(void (*fn) (void *), void *arg);
 extern void sa_sync_triggers(Oid relid, bool row_only);
 extern void sa_sync_triggers_in_setup(Oid relid, bool row_only);
@@ -241,3 +247,34 @@ struct SaExpectations
 
 extern char *sa_log_id(void);
 extern void sa_load_expectations(Snapshot snapshot, SaExpectations *x);
+
+/* policy.cpp: guardrails on tagged columns. */
+struct SaPolicy
+{
+	Oid			tbl;			/* the tagged table */
+	char	   *column;
+	bool		restrict_roles;	/* allowed_roles set */
+	int			nroles;
+	Oid		   *roles;
+	int64		max_rows_per_statement; /* 0: none */
+	int64		max_rows_per_hour;	/* 0: none */
+	bool		block;			/* else alert */
+};
+
+/* The row a checked change is to. */
+struct SaPolicyRow
+{
+	const char *schema;
+	const char *table;
+	const char *operation;
+	const char *key;			/* row key JSON, keylen bytes; may be nullptr */
+	int			keylen;
+};
+
+extern void sa_policy_init(void);
+extern bool sa_policy_rates_available(void);
+extern SaPolicy *sa_policy_load(Oid tbl, const char *column);
+extern void sa_policy_check(const SaPolicy *p, const SaPolicyRow *row);
+extern void sa_policy_forget(Oid tbl, const char *col);
+/* A refused attempt, to be recorded outside the transaction that fails. */
+extern void sa_policy_denied(const SaPolicyRow *row, const char *column, const char *json);

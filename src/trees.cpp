@@ -120,6 +120,8 @@ trees_open(Trees *t, bool may_store)
 		LockRelationOid(nodes, RowExclusiveLock);
 	t->nodes_pkey = index_open(required_relid(SA_TREE_NODES_PKEY), AccessShareLock);
 	t->snap = GetActiveSnapshot();
+	/* nodes an earlier call of the same statement stored are seen too */
+	CommandCounterIncrement();
 	t->node_snap = RegisterSnapshot(GetLatestSnapshot());
 	t->eslot = table_slot_create(t->entries, nullptr);
 	t->nslot = table_slot_create(t->nodes, nullptr);
@@ -848,7 +850,8 @@ sensitive_audit_add_checkpoint(PG_FUNCTION_ARGS)
 	}
 	trees_close(&t);
 
-	/* the same note again: its id */
+	/* the same note again: its id (stored by this statement too) */
+	CommandCounterIncrement();
 	TableScanDesc scan = table_beginscan(cps, GetLatestSnapshot(), 0, nullptr);
 	HeapTuple	tup;
 	int64		max_id = 0;
