@@ -13,6 +13,7 @@
 #include "db.hpp"
 
 #include <cstring>
+#include <map>
 #include <string>
 
 #include <libpq-fe.h>
@@ -178,19 +179,17 @@ Database::checkpoints()
 
 	if (!has_checkpoints_)
 		return out;
-	Result		r(PQexec(conn_, "SELECT id, note FROM sensitive_audit.checkpoints ORDER BY id"));
+	copy("COPY (SELECT id, note FROM sensitive_audit.checkpoints ORDER BY id) TO STDOUT (FORMAT binary)",
+		 [&](const Field *v, int n) {
+			 if (n != 2 || v[0].null || v[0].len != 8)
+				 throw Failure(kExitCannotVerify, "unexpected row shape in sensitive_audit.checkpoints");
+			 StoredCheckpoint cp;
 
-	if (PQresultStatus(r.r) != PGRES_TUPLES_OK)
-		throw Failure(kExitCannotVerify, "cannot read sensitive_audit.checkpoints: " +
-					  one_line(PQerrorMessage(conn_)));
-	for (int i = 0; i < PQntuples(r.r); i++)
-	{
-		StoredCheckpoint cp;
-
-		cp.id = std::strtoll(PQgetvalue(r.r, i, 0), nullptr, 10);
-		cp.note.assign(PQgetvalue(r.r, i, 1), PQgetlength(r.r, i, 1));
-		out.push_back(std::move(cp));
-	}
+			 cp.id = static_cast<int64_t>(be(v[0].data, 8));
+			 if (!v[1].null)
+				 cp.note.assign(v[1].data, v[1].len);
+			 out.push_back(std::move(cp));
+		 });
 	return out;
 }
 
@@ -324,18 +323,51 @@ Database::entries(const std::function<void(const EntryRow &)> &f,
 				  const std::vector<std::pair<uint32_t, uint64_t>> &from, int64_t only_chain,
 				  int64_t max_seq, const std::vector<uint32_t> *chains)
 {
-	std::string sql =
-		"COPY (SELECT e.chain, e.seq, e.txid, e.event_time, e.context, e.format, e.row_key,"
-		" e.old_value, e.new_value, e.backend_pid, e.prev_hash, e.hash"
-		" FROM sensitive_audit.log_entries e";
+	static const char cols[] =
+		"e.chain, e.seq, e.txid, e.event_time, e.context, e.format, e.row_key,"
+		" e.old_value, e.new_value, e.backend_pid, e.prev_hash, e.hash";
+	std::string sql = std::string("COPY (SELECT ") + cols + " FROM sensitive_audit.log_entries e";
 
 	if (!from.empty())
 	{
-		sql += " LEFT JOIN (VALUES ";
-		for (size_t i = 0; i < from.size(); i++)
-			sql += (i ? ", (" : "(") + std::to_string(static_cast<int32_t>(from[i].first)) + ", " +
-				std::to_string(from[i].second) + "::bigint)";
-		sql += ") AS f(chain, seq) ON f.chain = e.chain WHERE f.seq IS NULL OR e.seq >= f.seq";
+		/*
+		 * Incremental: per chain, only the entries from its resume point on,
+		 * each range read through the primary key, so the cost follows the
+		 * new entries rather than the log's size.  The chains are found by a
+		 * skip scan of the same index (one probe per chain).
+		 */
+		std::map<uint32_t, uint64_t> start;
+
+		for (const auto &f : from)
+			start[f.first] = f.second;
+		Result		cr(PQexec(conn_,
+							  "WITH RECURSIVE c(chain) AS ("
+							  " SELECT min(chain) FROM sensitive_audit.log_entries"
+							  " UNION ALL SELECT (SELECT min(e.chain) FROM sensitive_audit.log_entries e"
+							  " WHERE e.chain > c.chain) FROM c WHERE c.chain IS NOT NULL)"
+							  " SELECT chain FROM c WHERE chain IS NOT NULL"));
+
+		if (PQresultStatus(cr.r) != PGRES_TUPLES_OK)
+			throw Failure(kExitCannotVerify, "cannot list the log's chains: " + one_line(PQerrorMessage(conn_)));
+		std::map<int32_t, std::string> lower;	/* by chain as SQL orders it */
+
+		for (int i = 0; i < PQntuples(cr.r); i++)
+		{
+			int32_t		c = static_cast<int32_t>(std::strtol(PQgetvalue(cr.r, i, 0), nullptr, 10));
+
+			lower[c] = "-9223372036854775808";
+		}
+		for (const auto &kv : start)
+			lower[static_cast<int32_t>(kv.first)] = std::to_string(kv.second);
+		std::string body;
+
+		for (const auto &kv : lower)
+			body += std::string(body.empty() ? "" : " UNION ALL ") + "(SELECT " + cols +
+				" FROM sensitive_audit.log_entries e WHERE e.chain = " + std::to_string(kv.first) +
+				" AND e.seq >= " + kv.second + " ORDER BY e.seq)";
+		if (body.empty())
+			body = std::string("SELECT ") + cols + " FROM sensitive_audit.log_entries e WHERE false";
+		sql = "COPY (" + body + ") TO STDOUT (FORMAT binary)";
 	}
 	else if (chains != nullptr)
 	{
@@ -350,7 +382,8 @@ Database::entries(const std::function<void(const EntryRow &)> &f,
 		if (max_seq > 0)
 			sql += " AND e.seq <= " + std::to_string(max_seq);
 	}
-	sql += " ORDER BY e.chain, e.seq) TO STDOUT (FORMAT binary)";
+	if (from.empty())
+		sql += " ORDER BY e.chain, e.seq) TO STDOUT (FORMAT binary)";
 
 	EntryRow	r;
 
