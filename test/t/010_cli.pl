@@ -11,6 +11,7 @@
 use strict;
 use warnings;
 
+use Digest::SHA;
 use File::Copy;
 use File::Path qw(make_path);
 use IPC::Run;
@@ -438,6 +439,24 @@ sub byte_edits
 	}
 }
 byte_edits('bundle', $bundle, 'bundle', [ 'verify', '--bundle' ]);
+
+# A bundle of an unknown version (its digest made to match): exit status 2.
+{
+	my $data = slurp_file($bundle);
+	$data =~ s/"version":"1"/"version":"2"/ or die 'no version in the header';
+	my @lines = split /(?<=\n)/, $data;
+	my $end = pop @lines;
+	my $sha = Digest::SHA::sha256_hex(join('', @lines));
+	$end =~ s/"sha256":"[0-9a-f]{64}"/"sha256":"$sha"/ or die 'no digest in the end line';
+	my $v2 = "$tmp/v2.bundle";
+	open my $fh, '>:raw', $v2 or die;
+	print $fh join('', @lines), $end;
+	close $fh;
+	sa_is(2, 'bundle of an unknown version', qr/unknown bundle version "2"/, 'verify', '--bundle', $v2, '--pubkey',
+		$pub);
+	my ($prc, $pout) = py('bundle', $v2, '--pubkey', $pub);
+	is($prc, 2, 'the Python checker refuses the unknown version too') or diag($pout);
+}
 
 # ---------------------------------------------------------------------------
 # Proofs
