@@ -189,3 +189,23 @@ SELECT p.tbl, p.column_name, p.allowed_roles, p.max_rows_per_statement, p.max_ro
 GRANT SELECT ON sensitive_audit.policies TO PUBLIC;
 COMMENT ON VIEW sensitive_audit.policies IS
 	'the guardrails on tagged columns of the tables the reader owns; auditors may be granted SELECT on policy_info';
+
+/* ------------------------------------------------------------------------
+ * Reads (src/reads.cpp): every statement that reads the log is a READ
+ * entry; so is every statement that reads tagged columns of a table whose
+ * owner turned it on with audit_reads().
+ */
+CREATE TABLE sensitive_audit.read_audit_info (
+	tbl				regclass	NOT NULL PRIMARY KEY,
+	set_at			timestamptz NOT NULL,
+	set_by			text		NOT NULL
+);
+REVOKE ALL ON sensitive_audit.read_audit_info FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('sensitive_audit.read_audit_info', '');
+
+CREATE FUNCTION sensitive_audit.audit_reads(tbl regclass, "on" boolean)
+RETURNS void
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'sensitive_audit_audit_reads';
+COMMENT ON FUNCTION sensitive_audit.audit_reads(regclass, boolean) IS
+	'record (or stop recording) every statement that reads tagged columns of the table';

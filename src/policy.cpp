@@ -349,7 +349,12 @@ sa_policy_load(Oid tbl, const char *column)
 	if (!OidIsValid(relid))
 		return nullptr;
 
-	Relation	rel = table_open(relid, AccessShareLock);
+	/* the extension may have been dropped since the name was looked up */
+	Relation	rel = try_table_open(relid, AccessShareLock);
+
+	if (rel == nullptr)
+		return nullptr;
+
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
 	TupleDesc	desc = RelationGetDescr(rel);

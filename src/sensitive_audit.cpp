@@ -94,6 +94,9 @@ _PG_init(void)
 							 0,
 							 nullptr, nullptr, nullptr);
 
+	/* READ entries (reads.cpp): its setting too, before the prefix is reserved */
+	sa_reads_init();
+
 	MarkGUCPrefixReserved("sensitive_audit");
 
 	/* chain heads in shared memory: only when preloaded (heads.cpp) */

@@ -40,6 +40,7 @@ extern bool sa_allow_drop;
 #define SA_CHECKPOINTS "checkpoints"	/* signed checkpoints (trees.cpp) */
 #define SA_LOG_INFO "log_info"			/* the log id */
 #define SA_POLICY_INFO "policy_info"	/* guardrails (policy.cpp) */
+#define SA_READ_AUDIT_INFO "read_audit_info"	/* tables whose reads are recorded (reads.cpp) */
 #define SA_ALERT_CHANNEL "sensitive_audit_alerts"
 /* A guardrail's threshold refused a statement. */
 #define ERRCODE_SA_GUARDRAIL MAKE_SQLSTATE('S', 'A', '0', '0', '1')
@@ -278,3 +279,8 @@ extern void sa_policy_check(const SaPolicy *p, const SaPolicyRow *row);
 extern void sa_policy_forget(Oid tbl, const char *col);
 /* A refused attempt, to be recorded outside the transaction that fails. */
 extern void sa_policy_denied(const SaPolicyRow *row, const char *column, const char *json);
+
+/* reads.cpp: READ entries. */
+extern void sa_reads_init(void);
+/* Queue a READ event for the worker; false when there is no worker to take it. */
+extern bool sa_read_via_worker(const char *schema, const char *table, const char *json);
