@@ -699,17 +699,20 @@ read_bundle(const std::string &path, const BundleSink &sink)
 		kHeader, kCheckpoints, kContexts, kEntries, kEnd
 	}			phase = kHeader;
 	uint64_t	ncheckpoints = 0, ncontexts = 0, nentries = 0, lineno = 0;
-	char	   *lbuf = nullptr;
-	size_t		lcap = 0;
-	std::unique_ptr<char, void (*)(void *)> lguard(nullptr, std::free);
+	/* getline() grows one buffer, freed on every way out. */
+	struct LineBuffer
+	{
+		char	   *p = nullptr;
+		size_t		cap = 0;
+		~LineBuffer() { std::free(p); }
+	}			line;
 	std::vector<uint8_t> prev, hash;
 
 	for (;;)
 	{
-		ssize_t		n = ::getline(&lbuf, &lcap, f);
+		ssize_t		n = ::getline(&line.p, &line.cap, f);
+		const char *lbuf = line.p;
 
-		lguard.release();
-		lguard.reset(lbuf);
 		if (n < 0)
 			break;
 		lineno++;
