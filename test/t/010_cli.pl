@@ -15,6 +15,7 @@ use Digest::SHA;
 use File::Copy;
 use File::Path qw(make_path);
 use IPC::Run;
+use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -365,6 +366,22 @@ sa_is(1, 'wrong public key (stored checkpoints)', qr/no valid signature by the k
 sa_is(1, 'wrong public key (state directory)', qr/no valid signature by the key/, 'verify', '--db', db('postgres'),
 	'--pubkey', $pub2, '--state', $state);
 
+# The JSON report of a tampered log names the chain, the seq and the problem.
+{
+	my $db = new_case();
+	$node->safe_psql($db,
+		"UPDATE sensitive_audit.log_entries SET new_value = 'tampered' WHERE chain = $c AND seq = $k_new");
+	my ($rc, $out) = sa('verify', '--db', db($db), '--pubkey', $pub, '--state', $state, '--json');
+	is($rc, 1, 'verify --json of a tampered log: exit status 1');
+	my $report = JSON::PP::decode_json($out);
+	is($report->{verdict}, 'failed', 'verify --json: the verdict is "failed"');
+	my ($bad) = grep { $_->{chain} == $c } @{ $report->{chains} };
+	ok($bad && !$bad->{ok} && $bad->{first_bad_seq} == $k_new && $bad->{problem} =~ /^content changed/,
+		"verify --json: chain $c fails at seq $k_new, content changed");
+	ok(!grep({ $_->{chain} != $c && !$_->{ok} } @{ $report->{chains} }), 'verify --json: the other chains are ok');
+	$node->safe_psql('postgres', "DROP DATABASE $db");
+}
+
 # ---------------------------------------------------------------------------
 # Bundles: clean, then edited by one byte at several places.
 my $bundle = "$tmp/clean.bundle";
@@ -559,6 +576,8 @@ my $page = slurp_file($html);
 unlike($page, qr/<script|https?:\/\/(?!www\.w3\.org\/2000\/svg)|\@import|url\(/i, 'the report loads nothing and runs no script');
 like($page, qr/<svg/, 'the report has inline pictures');
 like($page, qr/public\.t.*public\.u/s, 'the report has a picture per audited table');
+like($page, qr/entries 1\.\.\d+ covered by the state directory&#39;s latest checkpoint \(checkpoint-000003\)/,
+	'the report says which checkpoint covers each chain');
 my $chromium = `command -v chromium 2>/dev/null`;
 chomp $chromium;
 SKIP:
