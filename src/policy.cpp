@@ -52,7 +52,7 @@ enum PolicyAttr
 
 /* ---- Rows per hour, in shared memory ------------------------------------ */
 
-#define SA_MAX_RATE_COUNTERS 4096
+int			rate_counters = 4096;	/* sensitive_audit.rate_counters */
 
 struct RateKey
 {
@@ -81,7 +81,7 @@ policy_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(hash_estimate_size(SA_MAX_RATE_COUNTERS, sizeof(RateCounter)));
+	RequestAddinShmemSpace(hash_estimate_size(rate_counters, sizeof(RateCounter)));
 	RequestNamedLWLockTranche("sensitive_audit policies", 1);
 }
 
@@ -96,7 +96,7 @@ policy_shmem_startup(void)
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(RateKey);
 	info.entrysize = sizeof(RateCounter);
-	rates = ShmemInitHash("sensitive_audit rows per hour", SA_MAX_RATE_COUNTERS, SA_MAX_RATE_COUNTERS,
+	rates = ShmemInitHash("sensitive_audit rows per hour", rate_counters, rate_counters,
 						  &info, HASH_ELEM | HASH_BLOBS);
 	rates_lock = &(GetNamedLWLockTranche("sensitive_audit policies"))->lock;
 	LWLockRelease(AddinShmemInitLock);
@@ -177,12 +177,14 @@ struct StatementCount
 {
 	StatementKey key;
 	TimestampTz statement;		/* GetCurrentStatementStartTimestamp() */
-	LocalTransactionId lxid;
 	int64		rows;
 	uint32		alerted;		/* rules already alerted in this statement */
 };
 
 HTAB	   *statement_counts = nullptr;
+
+void		policy_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+									SubTransactionId parentSubid, void *arg);
 
 StatementCount *
 statement_count(const SaPolicy *p)
@@ -197,6 +199,7 @@ statement_count(const SaPolicy *p)
 		ctl.hcxt = TopMemoryContext;
 		statement_counts = hash_create("sensitive_audit rows per statement", 16, &ctl,
 									   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		RegisterSubXactCallback(policy_subxact_callback, nullptr);
 	}
 
 	StatementKey key;
@@ -209,14 +212,37 @@ statement_count(const SaPolicy *p)
 	StatementCount *c = (StatementCount *) hash_search(statement_counts, &key, HASH_ENTER, &found);
 	TimestampTz stmt = GetCurrentStatementStartTimestamp();
 
-	if (!found || c->statement != stmt || c->lxid != MyProc->lxid)
+	/*
+	 * A new top-level statement: its start time is set once per statement
+	 * the client sends, and stays the same across the COMMITs a procedure
+	 * or DO block makes inside it.
+	 */
+	if (!found || c->statement != stmt)
 	{
 		c->statement = stmt;
-		c->lxid = MyProc->lxid;
 		c->rows = 0;
 		c->alerted = 0;
 	}
 	return c;
+}
+
+/*
+ * An aborted subtransaction takes the ALERT entries and NOTIFYs it queued
+ * with it: alert again.  (Rows it changed stay counted: they were tried.)
+ */
+void
+policy_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_ABORT_SUB || statement_counts == nullptr)
+		return;
+
+	HASH_SEQ_STATUS status;
+	StatementCount *c;
+
+	hash_seq_init(&status, statement_counts);
+	while ((c = (StatementCount *) hash_seq_search(&status)) != nullptr)
+		c->alerted = 0;
 }
 
 /* ---- Violations ------------------------------------------------------------ */
@@ -324,6 +350,14 @@ violated(const SaPolicy *p, const SaPolicyRow *row, StatementCount *sc, Rule rul
 void
 sa_policy_init(void)
 {
+	DefineCustomIntVariable("sensitive_audit.rate_counters",
+							"Sets how many (database, table, column, role) counters rows-per-hour policies may use.",
+							"Counters idle for two hours are reused; a change no counter is free for is refused.",
+							&rate_counters,
+							4096, 64, 1048576,
+							PGC_POSTMASTER,
+							0,
+							nullptr, nullptr, nullptr);
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = policy_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
@@ -457,8 +491,9 @@ sa_policy_check(const SaPolicy *p, const SaPolicyRow *row)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("sensitive_audit cannot count rows per hour for another role and column: all %d counters are in use",
-							SA_MAX_RATE_COUNTERS),
-					 errdetail("A change the policy would count cannot be let through uncounted.")));
+							rate_counters),
+					 errdetail("A change the policy would count cannot be let through uncounted."),
+					 errhint("Raise sensitive_audit.rate_counters (a restart); counters idle for two hours are reused.")));
 		if (rows > p->max_rows_per_hour)
 			violated(p, row, sc, RULE_HOUR, p->max_rows_per_hour, rows);
 	}
@@ -751,6 +786,49 @@ sensitive_audit_drop_policy(PG_FUNCTION_ARGS)
 	record_policy(tbl, col, old_json, nullptr);
 	invalidate_tree(tbl);
 	PG_RETURN_VOID();
+}
+
+/*
+ * DETACH PARTITION: the detached table stays tagged on its own, and keeps
+ * the policies its rows were held to, each recorded as a POLICY entry.
+ */
+void
+sa_policy_copy(Oid from, Oid to)
+{
+	Oid			relid = sa_audit_relid(SA_POLICY_INFO);
+
+	if (!OidIsValid(relid))
+		return;
+
+	ListCell   *lc;
+
+	foreach(lc, sa_catalog_columns(from))
+	{
+		const char *col = (const char *) lfirst(lc);
+		char	   *json = stored_policy_json(from, col);
+
+		if (json == nullptr)
+			continue;
+
+		Oid			argtypes[3] = {REGCLASSOID, REGCLASSOID, NAMEOID};
+		NameData	name;
+		Datum		values[3];
+
+		namestrcpy(&name, col);
+		values[0] = ObjectIdGetDatum(to);
+		values[1] = ObjectIdGetDatum(from);
+		values[2] = NameGetDatum(&name);
+		sa_run_sql_as_owner("INSERT INTO sensitive_audit.policy_info (tbl, column_name, allowed_roles, "
+							"max_rows_per_statement, max_rows_per_hour, action, set_at, set_by) "
+							"SELECT $1, p.column_name, p.allowed_roles, p.max_rows_per_statement, "
+							"p.max_rows_per_hour, p.action, pg_catalog.statement_timestamp(), p.set_by "
+							"FROM sensitive_audit.policy_info p WHERE p.tbl OPERATOR(pg_catalog.=) $2 "
+							"AND p.column_name OPERATOR(pg_catalog.=) $3 "
+							"ON CONFLICT (tbl, column_name) DO NOTHING",
+							3, argtypes, values);
+		record_policy(to, col, nullptr, json);
+	}
+	invalidate_tree(to);
 }
 
 /* untag(): a column no longer tagged keeps no policy (its POLICY entry says so). */

@@ -118,23 +118,33 @@ load_targets(void)
 			if (isnull || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(tbl)))
 				continue;
 
-			bool		found;
-			ReadTable  *t = (ReadTable *) hash_search(targets.tables, &tbl, HASH_ENTER, &found);
-			ListCell   *lc;
-			Bitmapset  *attnums = nullptr;
+			/* the table and its partitions: a partition read directly reads the same rows */
+			List	   *tagged_names = sa_catalog_columns(tbl);
+			ListCell   *lc2;
 
-			foreach(lc, sa_catalog_columns(tbl))
+			foreach(lc2, find_all_inheritors(tbl, NoLock, nullptr))
 			{
-				AttrNumber	a = get_attnum(tbl, (const char *) lfirst(lc));
+				Oid			member = lfirst_oid(lc2);
+				bool		found;
+				ReadTable  *t = (ReadTable *) hash_search(targets.tables, &member, HASH_ENTER, &found);
+				ListCell   *lc;
+				Bitmapset  *attnums = nullptr;
 
-				if (a != InvalidAttrNumber)
-					attnums = bms_add_member(attnums, a - FirstLowInvalidHeapAttributeNumber);
+				if (found)
+					continue;
+				foreach(lc, tagged_names)
+				{
+					AttrNumber	a = get_attnum(member, (const char *) lfirst(lc));
+
+					if (a != InvalidAttrNumber)
+						attnums = bms_add_member(attnums, a - FirstLowInvalidHeapAttributeNumber);
+				}
+
+				MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
+
+				t->tagged = bms_copy(attnums);
+				MemoryContextSwitchTo(old);
 			}
-
-			MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
-
-			t->tagged = bms_copy(attnums);
-			MemoryContextSwitchTo(old);
 		}
 		table_endscan(scan);
 		UnregisterSnapshot(snapshot);

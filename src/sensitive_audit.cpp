@@ -97,14 +97,15 @@ _PG_init(void)
 	/* READ entries (reads.cpp): its setting too, before the prefix is reserved */
 	sa_reads_init();
 
-	MarkGUCPrefixReserved("sensitive_audit");
-
-	/* chain heads in shared memory: only when preloaded (heads.cpp) */
+	/* chain heads and rows-per-hour counters in shared memory: only when preloaded (their settings too) */
 	if (process_shared_preload_libraries_in_progress)
 	{
 		sa_heads_init();
 		sa_policy_init();
 	}
+
+	MarkGUCPrefixReserved("sensitive_audit");
+
 	sa_storage_watch();
 
 	RegisterXactCallback(sa_xact_callback, nullptr);

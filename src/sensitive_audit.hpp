@@ -277,6 +277,7 @@ extern bool sa_policy_rates_available(void);
 extern SaPolicy *sa_policy_load(Oid tbl, const char *column);
 extern void sa_policy_check(const SaPolicy *p, const SaPolicyRow *row);
 extern void sa_policy_forget(Oid tbl, const char *col);
+extern void sa_policy_copy(Oid from, Oid to);
 /* A refused attempt, to be recorded outside the transaction that fails. */
 extern void sa_policy_denied(const SaPolicyRow *row, const char *column, const char *json);
 

@@ -93,6 +93,34 @@ SET ROLE regress_pol_clerk;
 UPDATE payroll SET iban = iban || 'c' WHERE id <= 20;
 RESET ROLE;
 
+-- COMMITs inside one statement (a DO block) do not start a new count
+SET ROLE regress_pol_owner;
+SELECT sensitive_audit.set_policy('payroll', 'iban', max_rows_per_statement => 10);
+RESET ROLE;
+DO $$
+BEGIN
+	FOR i IN 0..2 LOOP
+		UPDATE public.payroll SET iban = iban || 'd' WHERE id > i * 5 AND id <= i * 5 + 5;
+		COMMIT;
+	END LOOP;
+END $$;
+SELECT count(*) AS committed_before_refusal FROM payroll WHERE iban LIKE '%d';
+-- an alert in a rolled-back subtransaction is raised again by the same statement
+SET ROLE regress_pol_owner;
+SELECT sensitive_audit.set_policy('payroll', 'iban', max_rows_per_statement => 10, action => 'alert');
+RESET ROLE;
+SELECT count(*) AS alerts_before FROM sensitive_audit.log WHERE operation = 'ALERT' AND column_name = 'iban' \gset
+DO $$
+BEGIN
+	BEGIN
+		UPDATE public.payroll SET iban = iban || 's' WHERE id <= 11;
+		RAISE EXCEPTION 'undo';
+	EXCEPTION WHEN others THEN NULL;
+	END;
+	UPDATE public.payroll SET iban = iban || 'k' WHERE id <= 30;
+END $$;
+SELECT count(*) - :alerts_before AS alerts_kept FROM sensitive_audit.log WHERE operation = 'ALERT' AND column_name = 'iban';
+
 -- every change of a policy is a POLICY entry: old and new policy
 SET ROLE regress_pol_owner;
 SELECT sensitive_audit.drop_policy('payroll', 'iban');
@@ -110,9 +138,26 @@ RESET ROLE;
 SELECT operation, column_name, old_value::jsonb ->> 'action' AS old_action, new_value FROM sensitive_audit.log
  WHERE operation IN ('POLICY', 'UNTAG') AND table_name = 'payroll' ORDER BY chain, seq DESC LIMIT 2;
 
+-- a detached partition keeps the policies its rows were held to
+SET ROLE regress_pol_owner;
+CREATE TABLE pparent (id int PRIMARY KEY, salary numeric) PARTITION BY RANGE (id);
+CREATE TABLE ppart PARTITION OF pparent FOR VALUES FROM (0) TO (100);
+INSERT INTO pparent VALUES (1, 10);
+SELECT sensitive_audit.tag('pparent', 'salary');
+SELECT sensitive_audit.set_policy('pparent', 'salary', allowed_roles => ARRAY['regress_pol_admins']);
+GRANT SELECT, UPDATE ON pparent, ppart TO regress_pol_clerk;
+ALTER TABLE pparent DETACH PARTITION ppart;
+SELECT tbl, column_name, allowed_roles, action FROM sensitive_audit.policies ORDER BY tbl::text;
+RESET ROLE;
+SET ROLE regress_pol_clerk;
+UPDATE ppart SET salary = 11 WHERE id = 1;
+RESET ROLE;
+SELECT operation, table_name, column_name, CASE WHEN operation = 'POLICY' THEN new_value::jsonb ->> 'action' END AS action FROM sensitive_audit.log
+ WHERE table_name IN ('pparent', 'ppart') AND operation IN ('POLICY', 'DETACH') ORDER BY chain, seq;
+
 SELECT bool_and(ok) AS verified FROM sensitive_audit.verify();
 DROP FUNCTION public.bump(int);
-DROP TABLE payroll;
+DROP TABLE payroll, pparent, ppart;
 REVOKE ALL ON SCHEMA sensitive_audit FROM regress_pol_owner, regress_pol_clerk;
 REVOKE CREATE ON SCHEMA public FROM regress_pol_owner;
 DROP ROLE regress_pol_owner, regress_pol_clerk, regress_pol_hr, regress_pol_admins;

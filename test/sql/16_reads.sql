@@ -54,6 +54,22 @@ SELECT * FROM pg_temp.reads(:start) WHERE table_name = 'rd_patients';
 SELECT operation, table_name, old_value, new_value FROM sensitive_audit.log
  WHERE operation = 'AUDIT READS' ORDER BY seq;
 
+-- a partition of a read-audited table, read directly, is a read of it
+SET ROLE regress_rd_owner;
+CREATE TABLE rd_visits (id int PRIMARY KEY, note text) PARTITION BY RANGE (id);
+CREATE TABLE rd_visits_1 PARTITION OF rd_visits FOR VALUES FROM (0) TO (100);
+INSERT INTO rd_visits VALUES (1, 'private');
+SELECT sensitive_audit.tag('rd_visits', 'note');
+SELECT sensitive_audit.audit_reads('rd_visits', true);
+SELECT note FROM rd_visits_1;
+SELECT note FROM rd_visits;
+RESET ROLE;
+SELECT * FROM pg_temp.reads(:start) WHERE table_name LIKE 'rd_visits%';
+SET ROLE regress_rd_owner;
+SELECT sensitive_audit.untag('rd_visits', 'note');
+DROP TABLE rd_visits;
+RESET ROLE;
+
 -- bad input: not the owner, no tagged columns
 SET ROLE regress_rd_auditor;
 SELECT sensitive_audit.audit_reads('rd_patients', true);
