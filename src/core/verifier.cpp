@@ -113,7 +113,7 @@ ChainVerifier::feed(const sa_entry &e, const uint8_t *stored_hash,
 	last_passed_ = false;
 
 	/*
-	 * The highest chain fed so far is remembered.  An entry
+	 * The highest chain seen so far is always the last one kept.  An entry
 	 * of a lower chain means the input is not ordered by chain: its chain
 	 * would be judged from a partial run of entries, so it is reported
 	 * rather than silently merged.
