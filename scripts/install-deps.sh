@@ -9,7 +9,7 @@ PACKAGES=(
 	build-essential g++ make
 	postgresql-15 postgresql-server-dev-15 postgresql-client-15 postgresql-contrib
 	postgresql-15-pgaudit
-	libssl-dev libgtest-dev nlohmann-json3-dev libcli11-dev
+	libssl-dev libkrb5-dev libgtest-dev nlohmann-json3-dev libcli11-dev
 	libipc-run-perl rsync
 )
 

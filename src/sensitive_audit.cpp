@@ -5,7 +5,8 @@
  * the log itself (see chain.cpp).  Loaded at start-up, it also keeps each
  * chain's head in shared memory, which saves reading it from the log at
  * every commit (heads.cpp), and its security-label provider is available
- * before the first audited change.
+ * before the first audited change, and background workers write the events no
+ * transaction can (events.cpp).
  */
 #include "sensitive_audit.hpp"
 
@@ -93,6 +94,9 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 nullptr, nullptr, nullptr);
+
+	/* the event queue's settings; queue, workers and login hook when preloaded */
+	sa_events_init();
 
 	MarkGUCPrefixReserved("sensitive_audit");
 

@@ -241,3 +241,48 @@ struct SaExpectations
 
 extern char *sa_log_id(void);
 extern void sa_load_expectations(Snapshot snapshot, SaExpectations *x);
+
+/* events.cpp: events written by the background workers (when preloaded). */
+#define SA_EVENT_VALUE_LEN 1024
+
+/* One queued event, as it sits in shared memory: fixed size, no pointers. */
+struct SaEvent
+{
+	Oid			dboid;			/* InvalidOid: resolve dbname */
+	char		dbname[NAMEDATALEN];
+	TimestampTz event_time;
+	int32		backend_pid;
+	char		operation[32];
+	char		session_role[NAMEDATALEN];	/* empty: the writing worker's own */
+	char		effective_role[NAMEDATALEN];
+	char		application_name[NAMEDATALEN];
+	char		client_addr[64];
+	char		table_schema[NAMEDATALEN];
+	char		table_name[NAMEDATALEN];
+	char		column_name[NAMEDATALEN];
+	char		new_value[SA_EVENT_VALUE_LEN];
+};
+
+/* What an enqueuer supplies (NULL pointers for SQL NULL). */
+struct SaEventFields
+{
+	Oid			dboid;
+	const char *dbname;
+	TimestampTz event_time;
+	int32		backend_pid;
+	const char *operation;
+	const char *session_role;
+	const char *effective_role;
+	const char *application_name;
+	const char *client_addr;
+	const char *table_schema;
+	const char *table_name;
+	const char *column_name;
+	const char *new_value;
+};
+
+extern int	sa_event_queue_size;
+extern char *sa_events_database;
+extern void sa_events_init(void);
+extern bool sa_events_available(void);
+extern bool sa_event_enqueue(const SaEventFields *f);
