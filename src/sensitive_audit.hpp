@@ -286,3 +286,6 @@ extern char *sa_events_database;
 extern void sa_events_init(void);
 extern bool sa_events_available(void);
 extern bool sa_event_enqueue(const SaEventFields *f);
+
+/* authz.cpp: authorization changes, recorded in the changing transaction. */
+extern void sa_authz_init(void);
