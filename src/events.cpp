@@ -62,7 +62,12 @@ namespace {
 #define SA_LOST_SLOTS 32		/* databases whose lost events are counted */
 #define SA_MAX_DB_WORKERS 64	/* database workers known at once */
 #define SA_WORKER_BATCH 64		/* events linked per transaction */
-#define SA_WORKER_IDLE_EXIT 10	/* idle seconds before a database worker leaves */
+/*
+ * Idle seconds before a database worker leaves: soon, because DROP DATABASE
+ * and CREATE DATABASE ... TEMPLATE wait only 5 seconds for the database's
+ * other sessions to go, and a worker is one.
+ */
+#define SA_WORKER_IDLE_EXIT 2
 #define SA_MAX_ATTEMPTS 3		/* workers that may fail on one event */
 
 struct EventSlot

@@ -13,7 +13,11 @@
  *                 the security-label provider, and the canonical capture
  *                 triggers derived from the catalog;
  *   enforce.cpp   the invariant, checked after every DDL command and every
- *                 drop, and the log's own guards.
+ *                 drop, and the log's own guards;
+ *   authz.cpp     authorization changes (GRANT, roles, labels), recorded by a
+ *                 utility hook in the changing transaction;
+ *   events.cpp    events no transaction can write (failed logins), queued in
+ *                 shared memory and linked by background workers.
  */
 #pragma once
 
