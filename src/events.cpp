@@ -666,7 +666,11 @@ launcher_pass(void)
 
 		for (int j = 0; j < nneed; j++)
 			listed |= need[j] == s->ev.dboid;
-		if (!listed && nneed < SA_MAX_DB_WORKERS && !has_worker(s->ev.dboid))
+		if (listed)
+			continue;
+		if (has_worker(s->ev.dboid))
+			wake_for(s->ev.dboid);	/* an event it could not know was its own */
+		else if (nneed < SA_MAX_DB_WORKERS)
 			need[nneed++] = s->ev.dboid;
 	}
 	queue_lost(0);
