@@ -365,10 +365,17 @@ failure_reason(const Port *port)
 	bool		isnull;
 	Datum		until = SysCacheGetAttr(AUTHNAME, tuple, Anum_pg_authid_rolvaliduntil, &isnull);
 
+	bool		no_password;
+
+	(void) SysCacheGetAttr(AUTHNAME, tuple, Anum_pg_authid_rolpassword, &no_password);
 	if (!((Form_pg_authid) GETSTRUCT(tuple))->rolcanlogin)
 		reason = "role may not log in";
 	else if (!isnull && DatumGetTimestampTz(until) < GetCurrentTimestamp())
 		reason = "password expired";
+	else if (no_password && port->hba
+			 && (port->hba->auth_method == uaPassword || port->hba->auth_method == uaMD5
+				 || port->hba->auth_method == uaSCRAM))
+		reason = "no password set";
 	ReleaseSysCache(tuple);
 	return reason;
 }

@@ -26,7 +26,7 @@ password_encryption = 'scram-sha-256'
 });
 # the test role logs in with a password; everyone else as the cluster is set up
 open my $hba, '>', $node->data_dir . '/pg_hba.conf' or die "pg_hba.conf: $!";
-print $hba "local all regress_pw scram-sha-256\n";
+print $hba "local all regress_pw,regress_pw_ghost,regress_pw_none scram-sha-256\n";
 print $hba "local all all trust\n";
 close $hba;
 $node->start;
@@ -83,6 +83,23 @@ SELECT session_role, effective_role, table_schema IS NULL AND table_name IS NULL
 	'LOGIN FAILED names the role claimed, the database, the method and why');
 is(count_failed('postgres'), '0', 'and it went into the database asked for only');
 
+# why, as a class: a role that does not exist, a role without a password
+$node->safe_psql('postgres', 'CREATE ROLE regress_pw_none LOGIN');
+for my $role ('regress_pw_ghost', 'regress_pw_none')
+{
+	$node->connect_fails("dbname=appdb user=$role password=$wrong", "$role is refused",
+		expected_stderr => qr/password authentication failed/);
+}
+ok($node->poll_query_until('appdb',
+		q{SELECT count(*) = 3 FROM sensitive_audit.log WHERE operation = 'LOGIN FAILED'}),
+	'both refusals are in the chain');
+is( $node->safe_psql(
+		'appdb', q{
+SELECT string_agg(session_role || ':' || (new_value::jsonb->>'reason'), ',' ORDER BY session_role)
+  FROM sensitive_audit.log WHERE operation = 'LOGIN FAILED' AND session_role <> 'regress_pw'}),
+	'regress_pw_ghost:role does not exist,regress_pw_none:no password set',
+	'each with the class of its reason');
+
 # a right password is no event
 $node->connect_ok("dbname=appdb user=regress_pw password=$password", 'the right password logs in');
 
@@ -121,7 +138,7 @@ for my $pid (worker_pids())
 }
 fail_login('appdb', 2);
 ok($node->poll_query_until('appdb',
-		q{SELECT count(*) = 3 FROM sensitive_audit.log WHERE operation = 'LOGIN FAILED'}),
+		q{SELECT count(*) = 5 FROM sensitive_audit.log WHERE operation = 'LOGIN FAILED'}),
 	'events arrive after the restart');
 
 # --- a full queue: a WARNING, and a LOST entry with the count ---------------
@@ -137,13 +154,13 @@ ok($node->poll_query_until('appdb',
 	'the lost events are recorded once there is room');
 is($node->safe_psql('appdb', q{SELECT new_value FROM sensitive_audit.log WHERE operation = 'LOST'}),
 	'12', 'LOST counts the 12 events the queue of 8 could not take');
-is(count_failed('appdb'), '11', 'the 8 it took are all there');
+is(count_failed('appdb'), '13', 'the 8 it took are all there');
 ok($node->log_contains(qr/WARNING:  sensitive_audit event queue is full/, $full_start),
 	'the overflow is a WARNING in the server log');
 # room again: the next event is written as usual
 fail_login('appdb');
 ok($node->poll_query_until('appdb',
-		q{SELECT count(*) = 12 FROM sensitive_audit.log WHERE operation = 'LOGIN FAILED'}),
+		q{SELECT count(*) = 14 FROM sensitive_audit.log WHERE operation = 'LOGIN FAILED'}),
 	'and events are written again');
 
 # --- no password anywhere; every chain intact --------------------------------
