@@ -347,6 +347,24 @@ namespace {
  * Failed logins.
  */
 
+/* s with its bytes outside ASCII written as \xNN (a new string). */
+char *
+ascii_escaped(const char *s)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+	{
+		if (*p < 0x80)
+			appendStringInfoChar(&buf, (char) *p);
+		else
+			appendStringInfo(&buf, "\\x%02x", *p);
+	}
+	return buf.data;
+}
+
+
 /*
  * Why the login failed, as a class that tells an auditor what happened
  * without helping whoever is guessing: never anything the client sent
@@ -413,7 +431,15 @@ client_auth_hook(Port *port, int status)
 	appendStringInfoString(&value, ", \"reason\": ");
 	escape_json(&value, failure_reason(port));
 	appendStringInfoString(&value, ", \"database\": ");
-	escape_json(&value, port->database_name ? port->database_name : "");
+	/*
+	 * The database is named inside JSON: keep that JSON valid in whatever
+	 * encoding the database that records it uses (see storable()).
+	 */
+	const char *dbname = port->database_name ? port->database_name : "";
+
+	if (!pg_verify_mbstr(PG_UTF8, dbname, (int) strlen(dbname), true))
+		dbname = ascii_escaped(dbname);
+	escape_json(&value, dbname);
 	appendStringInfoChar(&value, '}');
 	f.new_value = value.data;
 	(void) sa_event_enqueue(&f);
@@ -842,6 +868,21 @@ field(const Claimed *c, int bit, const char *s)
 	return (c->nulls & (1 << bit)) ? nullptr : s;
 }
 
+/*
+ * A field as the database can store it.  A client names its role and
+ * database with whatever bytes it likes, before anything has checked them
+ * against any encoding: text that is not valid in this database's encoding
+ * would poison the log (every read, dump and restore of it would fail), so
+ * its bytes outside ASCII are written as \xNN instead.
+ */
+const char *
+storable(const char *s)
+{
+	if (s == nullptr || pg_verifymbstr(s, (int) strlen(s), true))
+		return s;
+	return ascii_escaped(s);
+}
+
 /* Queue the batch as pending entries, in this worker's transaction. */
 void
 write_batch(const Claimed *batch, int n)
@@ -852,10 +893,10 @@ write_batch(const Claimed *batch, int n)
 		PendingEntry *e = sa_pending_new(c->ev.event_time);
 
 		sa_pending_set(e, PF_OPERATION, c->ev.operation);
-		sa_pending_set(e, PF_TABLE_SCHEMA, field(c, EB_TABLE_SCHEMA, c->ev.table_schema));
-		sa_pending_set(e, PF_TABLE_NAME, field(c, EB_TABLE_NAME, c->ev.table_name));
-		sa_pending_set(e, PF_COLUMN_NAME, field(c, EB_COLUMN_NAME, c->ev.column_name));
-		sa_pending_set(e, PF_NEW_VALUE, field(c, EB_NEW_VALUE, c->ev.new_value));
+		sa_pending_set(e, PF_TABLE_SCHEMA, storable(field(c, EB_TABLE_SCHEMA, c->ev.table_schema)));
+		sa_pending_set(e, PF_TABLE_NAME, storable(field(c, EB_TABLE_NAME, c->ev.table_name)));
+		sa_pending_set(e, PF_COLUMN_NAME, storable(field(c, EB_COLUMN_NAME, c->ev.column_name)));
+		sa_pending_set(e, PF_NEW_VALUE, storable(field(c, EB_NEW_VALUE, c->ev.new_value)));
 		if (c->ev.session_role[0] == '\0')
 		{
 			/* LOST: nobody's action; the worker's own who-fields */
@@ -863,9 +904,9 @@ write_batch(const Claimed *batch, int n)
 			continue;
 		}
 		e->backend_pid = c->ev.backend_pid;
-		sa_pending_set(e, PF_SESSION_ROLE, c->ev.session_role);
-		sa_pending_set(e, PF_EFFECTIVE_ROLE, c->ev.effective_role);
-		sa_pending_set(e, PF_APPLICATION_NAME, c->ev.application_name);
+		sa_pending_set(e, PF_SESSION_ROLE, storable(c->ev.session_role));
+		sa_pending_set(e, PF_EFFECTIVE_ROLE, storable(c->ev.effective_role));
+		sa_pending_set(e, PF_APPLICATION_NAME, storable(c->ev.application_name));
 
 		const char *addr = field(c, EB_CLIENT_ADDR, c->ev.client_addr);
 

@@ -27,6 +27,7 @@ password_encryption = 'scram-sha-256'
 # the test role logs in with a password; everyone else as the cluster is set up
 open my $hba, '>', $node->data_dir . '/pg_hba.conf' or die "pg_hba.conf: $!";
 print $hba "local all regress_pw,regress_pw_ghost,regress_pw_none scram-sha-256\n";
+print $hba "local noext all scram-sha-256\n";
 print $hba "local all all trust\n";
 close $hba;
 $node->start;
@@ -121,6 +122,21 @@ is( $node->safe_psql(
 		    FROM sensitive_audit.log WHERE operation = 'LOGIN FAILED'}),
 	'noext,no_such_db',
 	'each names the database the client asked for');
+
+# a client names its role with any bytes it likes: they must not poison the log
+# (text invalid in the database's encoding would break every read and dump of it)
+$node->connect_fails("dbname=noext user=regress_\xff\xfe password=$wrong",
+	'a role named with bytes that are not UTF-8 is refused',
+	expected_stderr => qr/password authentication failed/);
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 3 FROM sensitive_audit.log WHERE operation = 'LOGIN FAILED'}),
+	'that refusal is recorded too');
+is( $node->safe_psql(
+		'postgres', q{
+SELECT session_role, new_value::jsonb->>'reason' FROM sensitive_audit.log
+ WHERE operation = 'LOGIN FAILED' ORDER BY event_time DESC LIMIT 1}),
+	'regress_\xff\xfe|role does not exist',
+	'with the bytes outside ASCII written as \xNN');
 
 # --- the launcher is killed, comes back, and events still arrive -------------
 my $launcher = $node->safe_psql('postgres',
