@@ -297,3 +297,10 @@ sa_pending_subxact(SubXactEvent event, SubTransactionId mySubid)
 			break;
 	}
 }
+
+/* The client's address as inet prints it, or nullptr for a Unix socket. */
+const char *
+sa_client_addr(void)
+{
+	return client_addr();
+}

@@ -501,15 +501,17 @@ sa_policy_check(const SaPolicy *p, const SaPolicyRow *row)
 
 /*
  * A refused attempt: its transaction rolls back with everything it wrote,
- * so the entry and the NOTIFY cannot come from it.  Until the event worker
- * records it, a structured line in the server log keeps it.
+ * so the DENIED entry (and its NOTIFY) comes from the event worker.
+ * Without one (not preloaded, a standby, a full queue) a structured line
+ * in the server log keeps it.
  */
 void
 sa_policy_denied(const SaPolicyRow *row, const char *column, const char *json)
 {
-	ereport(LOG,
-			(errmsg("sensitive_audit: DENIED %s", json),
-			 errhidestmt(true)));
+	if (!sa_event_enqueue_session("DENIED", row->schema, row->table, column, json))
+		ereport(LOG,
+				(errmsg("sensitive_audit: DENIED %s", json),
+				 errhidestmt(true)));
 }
 
 /* ---- set_policy() and drop_policy() ----------------------------------------- */

@@ -29,6 +29,7 @@ extern "C" {
 
 namespace {
 
+ExecutorStart_hook_type prev_executor_start = nullptr;
 ExecutorEnd_hook_type prev_executor_end = nullptr;
 ProcessUtility_hook_type prev_process_utility = nullptr;
 
@@ -198,54 +199,221 @@ append_columns(StringInfo s, Oid relid, const Bitmapset *cols)
 	appendStringInfoChar(s, ']');
 }
 
-void
-record_read(Oid relid, const Bitmapset *cols, uint64 rows, int64 query_id)
+/*
+ * A read under way: what its entry will say, prepared when the query
+ * starts, because a query that fails (a cast error can print a value) never
+ * reaches ExecutorEnd, and an aborting transaction may not look anything
+ * up any more.  Kept in TopMemoryContext until written.
+ */
+struct InflightRead
 {
-	StringInfoData s;
+	const void *owner;			/* the QueryDesc or PlannedStmt that reads */
+	SubTransactionId subxact;
+	char	   *schema;
+	char	   *table;
+	char	   *columns;		/* JSON array */
+	int64		query_id;
+	char	   *session_role;
+	char	   *effective_role;
+	char	   *application;
+	char	   *client_addr;
+	TimestampTz started;
+};
 
-	initStringInfo(&s);
-	appendStringInfoString(&s, "{\"columns\": ");
-	append_columns(&s, relid, cols);
-	appendStringInfo(&s, ", \"rows\": " UINT64_FORMAT ", \"query_id\": ", rows);
-	if (query_id != 0)
-		appendStringInfo(&s, INT64_FORMAT, query_id);
-	else
-		appendStringInfoString(&s, "null");
-	appendStringInfoChar(&s, '}');
+List	   *inflight = NIL;		/* of InflightRead *, in TopMemoryContext */
 
+char *
+top_strdup(const char *s)
+{
+	return s ? MemoryContextStrdup(TopMemoryContext, s) : nullptr;
+}
+
+void
+start_read(const void *owner, Oid relid, const Bitmapset *cols, int64 query_id)
+{
 	const char *schema = get_namespace_name(get_rel_namespace(relid));
 	const char *table = get_rel_name(relid);
 
 	if (schema == nullptr || table == nullptr)
 		return;
 
-	nesting++;
-	PG_TRY();
-	{
-		if (!sa_read_via_worker(schema, table, s.data))
-		{
-			if (!RecoveryInProgress() && !XactReadOnly && IsTransactionState())
-			{
-				PendingEntry *e = sa_pending_new(GetCurrentTimestamp());
+	StringInfoData s;
 
-				sa_pending_set(e, PF_OPERATION, "READ");
-				sa_pending_set(e, PF_TABLE_SCHEMA, schema);
-				sa_pending_set(e, PF_TABLE_NAME, table);
-				sa_pending_set(e, PF_NEW_VALUE, s.data);
-				sa_pending_fill_who(e);
-			}
-			else
-				ereport(LOG,
-						(errmsg("sensitive_audit: READ {\"table_schema\": \"%s\", \"table_name\": \"%s\", \"role\": \"%s\", \"read\": %s}",
-								schema, table, GetUserNameFromId(GetUserId(), false), s.data),
-						 errhidestmt(true)));
-		}
-	}
-	PG_FINALLY();
+	initStringInfo(&s);
+	append_columns(&s, relid, cols);
+
+	InflightRead *r = (InflightRead *) MemoryContextAllocZero(TopMemoryContext, sizeof(InflightRead));
+
+	r->owner = owner;
+	r->subxact = GetCurrentSubTransactionId();
+	r->schema = top_strdup(schema);
+	r->table = top_strdup(table);
+	r->columns = top_strdup(s.data);
+	r->query_id = query_id;
+	r->session_role = top_strdup(GetUserNameFromId(GetSessionUserId(), false));
+	r->effective_role = top_strdup(GetUserNameFromId(GetUserId(), false));
+	r->application = top_strdup(application_name ? application_name : "");
+	r->client_addr = top_strdup(sa_client_addr());
+	r->started = GetCurrentTimestamp();
+	pfree(s.data);
+
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	inflight = lappend(inflight, r);
+	MemoryContextSwitchTo(old);
+}
+
+void
+free_read(InflightRead *r)
+{
+	char	   *fields[] = {r->schema, r->table, r->columns, r->session_role, r->effective_role,
+		r->application, r->client_addr};
+
+	for (char *f : fields)
+		if (f != nullptr)
+			pfree(f);
+	pfree(r);
+}
+
+/*
+ * Write one read: through the event worker (outside the reading
+ * transaction), else with the transaction when it can write (in_xact), else
+ * as a server-log line.  rows < 0: the statement failed.
+ */
+void
+write_read(InflightRead *r, int64 rows, bool in_xact)
+{
+	char		json[SA_EVENT_VALUE_LEN];
+
+	if (rows >= 0)
+		snprintf(json, sizeof(json), "{\"columns\": %s, \"rows\": " INT64_FORMAT ", \"query_id\": ",
+				 r->columns, rows);
+	else
+		snprintf(json, sizeof(json), "{\"columns\": %s, \"rows\": null, \"failed\": true, \"query_id\": ",
+				 r->columns);
+	size_t		len = strlen(json);
+
+	if (r->query_id != 0)
+		snprintf(json + len, sizeof(json) - len, INT64_FORMAT "}", r->query_id);
+	else
+		snprintf(json + len, sizeof(json) - len, "null}");
+
+	SaEventFields f;
+
+	memset(&f, 0, sizeof(f));
+	f.dboid = MyDatabaseId;
+	f.event_time = r->started;
+	f.backend_pid = MyProcPid;
+	f.operation = "READ";
+	f.session_role = r->session_role;
+	f.effective_role = r->effective_role;
+	f.application_name = r->application;
+	f.client_addr = r->client_addr;
+	f.table_schema = r->schema;
+	f.table_name = r->table;
+	f.new_value = json;
+	if (sa_events_available() && !RecoveryInProgress() && sa_event_enqueue(&f))
+		return;
+
+	if (in_xact && !RecoveryInProgress() && !XactReadOnly && IsTransactionState())
 	{
-		nesting--;
+		PendingEntry *e = sa_pending_new(r->started);
+
+		sa_pending_set(e, PF_OPERATION, "READ");
+		sa_pending_set(e, PF_TABLE_SCHEMA, r->schema);
+		sa_pending_set(e, PF_TABLE_NAME, r->table);
+		sa_pending_set(e, PF_NEW_VALUE, json);
+		sa_pending_fill_who(e);
+		return;
 	}
-	PG_END_TRY();
+	ereport(LOG,
+			(errmsg("sensitive_audit: READ {\"table_schema\": \"%s\", \"table_name\": \"%s\", \"role\": \"%s\", \"read\": %s}",
+					r->schema, r->table, r->effective_role, json),
+			 errhidestmt(true)));
+}
+
+/* The reads owner started, now finished with rows returned. */
+void
+finish_reads(const void *owner, uint64 rows)
+{
+	ListCell   *lc;
+	List	   *done = NIL;
+
+	foreach(lc, inflight)
+	{
+		InflightRead *r = (InflightRead *) lfirst(lc);
+
+		if (r->owner == owner)
+			done = lappend(done, r);
+	}
+	foreach(lc, done)
+	{
+		InflightRead *r = (InflightRead *) lfirst(lc);
+
+		/* an error here aborts the transaction, whose callback resets nesting */
+		inflight = list_delete_ptr(inflight, r);
+		nesting++;
+		write_read(r, (int64) rows, true);
+		nesting--;
+		free_read(r);
+	}
+	list_free(done);
+}
+
+/*
+ * A (sub)transaction aborts: the reads its failed statements made, whose
+ * queries never finished, are written as failed reads.  Nothing is looked
+ * up here: what they say was prepared when they started.
+ */
+void
+abort_reads(SubTransactionId subxact)
+{
+	ListCell   *lc;
+	List	   *keep = NIL;
+
+	foreach(lc, inflight)
+	{
+		InflightRead *r = (InflightRead *) lfirst(lc);
+
+		if (subxact != InvalidSubTransactionId && r->subxact < subxact)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			keep = lappend(keep, r);
+			MemoryContextSwitchTo(old);
+			continue;
+		}
+		write_read(r, -1, false);
+		free_read(r);
+	}
+	list_free(inflight);
+	inflight = keep;
+}
+
+void
+reads_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		nesting = 0;
+	if (inflight == NIL)
+		return;
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		abort_reads(InvalidSubTransactionId);
+	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PREPARE)
+	{
+		/* a cursor still open at commit ends with it: write what it returned so far */
+		abort_reads(InvalidSubTransactionId);
+	}
+}
+
+void
+reads_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		nesting = 0;
+	if (event == SUBXACT_EVENT_ABORT_SUB && inflight != NIL)
+		abort_reads(mySubid);
 }
 
 /* Does this backend's reading count at all? */
@@ -257,7 +425,7 @@ reads_audited_here(void)
 }
 
 void
-check_rtable(List *rtable, uint64 rows, int64 query_id)
+check_rtable(const void *owner, List *rtable, int64 query_id)
 {
 	ListCell   *lc;
 
@@ -287,7 +455,7 @@ check_rtable(List *rtable, uint64 rows, int64 query_id)
 				continue;
 			/* the view's own tables, expanded into the query, are checked as its owner */
 			if (!(through_view && rte->relid != targets.log_relids[0] && OidIsValid(rte->checkAsUser)))
-				record_read(rte->relid, rte->selectedCols, rows, query_id);
+				start_read(owner, rte->relid, rte->selectedCols, query_id);
 			continue;
 		}
 
@@ -300,17 +468,27 @@ check_rtable(List *rtable, uint64 rows, int64 query_id)
 		bool		whole_row = bms_is_member(InvalidAttrNumber - FirstLowInvalidHeapAttributeNumber, rte->selectedCols);
 
 		if (whole_row || bms_overlap(t->tagged, rte->selectedCols))
-			record_read(rte->relid, rte->selectedCols, rows, query_id);
+			start_read(owner, rte->relid, rte->selectedCols, query_id);
 	}
+}
+
+void
+reads_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && reads_audited_here() && queryDesc->plannedstmt != nullptr
+		&& queryDesc->plannedstmt->commandType != CMD_UTILITY)
+		check_rtable(queryDesc, queryDesc->plannedstmt->rtable, (int64) queryDesc->plannedstmt->queryId);
 }
 
 void
 reads_executor_end(QueryDesc *queryDesc)
 {
-	if (reads_audited_here() && queryDesc->plannedstmt != nullptr && queryDesc->estate != nullptr
-		&& queryDesc->plannedstmt->commandType != CMD_UTILITY)
-		check_rtable(queryDesc->plannedstmt->rtable, queryDesc->estate->es_processed,
-					 (int64) queryDesc->plannedstmt->queryId);
+	if (inflight != NIL)
+		finish_reads(queryDesc, queryDesc->estate ? queryDesc->estate->es_processed : 0);
 	if (prev_executor_end)
 		prev_executor_end(queryDesc);
 	else
@@ -360,26 +538,17 @@ reads_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 		}
 	}
 
+	if (OidIsValid(copied))
+		start_read(pstmt, copied, cols, (int64) pstmt->queryId);
 	if (prev_process_utility)
 		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-
 	if (OidIsValid(copied))
-		record_read(copied, cols, qc ? qc->nprocessed : 0, (int64) pstmt->queryId);
+		finish_reads(pstmt, qc ? qc->nprocessed : 0);
 }
 
 }								/* namespace */
-
-/*
- * Without the event worker there is nothing outside the reading
- * transaction to take the entry (see the top of this file).
- */
-bool
-sa_read_via_worker(const char *schema, const char *table, const char *json)
-{
-	return false;
-}
 
 void
 sa_reads_init(void)
@@ -392,8 +561,12 @@ sa_reads_init(void)
 							 PGC_SUSET,
 							 0,
 							 nullptr, nullptr, nullptr);
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = reads_executor_start;
 	prev_executor_end = ExecutorEnd_hook;
 	ExecutorEnd_hook = reads_executor_end;
+	RegisterXactCallback(reads_xact_callback, nullptr);
+	RegisterSubXactCallback(reads_subxact_callback, nullptr);
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = reads_process_utility;
 	/* READ entries name the query by its identifier */

@@ -5,7 +5,9 @@
  * the log itself (see chain.cpp).  Loaded at start-up, it also keeps each
  * chain's head in shared memory, which saves reading it from the log at
  * every commit (heads.cpp), and its security-label provider is available
- * before the first audited change.
+ * before the first audited change, background workers write the events no
+ * transaction can (events.cpp), and authorization changes are recorded by a
+ * utility hook (authz.cpp).
  */
 #include "sensitive_audit.hpp"
 
@@ -104,6 +106,9 @@ _PG_init(void)
 		sa_policy_init();
 	}
 
+	/* the event queue's settings; queue, workers and login hook when preloaded */
+	sa_events_init();
+
 	MarkGUCPrefixReserved("sensitive_audit");
 
 	sa_storage_watch();
@@ -112,4 +117,5 @@ _PG_init(void)
 	RegisterSubXactCallback(sa_subxact_callback, nullptr);
 	sa_capture_init();
 	sa_setup_init();
+	sa_authz_init();
 }

@@ -13,7 +13,11 @@
  *                 the security-label provider, and the canonical capture
  *                 triggers derived from the catalog;
  *   enforce.cpp   the invariant, checked after every DDL command and every
- *                 drop, and the log's own guards.
+ *                 drop, and the log's own guards;
+ *   authz.cpp     authorization changes (GRANT, roles, labels), recorded by a
+ *                 utility hook in the changing transaction;
+ *   events.cpp    events no transaction can write (failed logins), queued in
+ *                 shared memory and linked by background workers.
  */
 #pragma once
 
@@ -283,5 +287,54 @@ extern void sa_policy_denied(const SaPolicyRow *row, const char *column, const c
 
 /* reads.cpp: READ entries. */
 extern void sa_reads_init(void);
-/* Queue a READ event for the worker; false when there is no worker to take it. */
-extern bool sa_read_via_worker(const char *schema, const char *table, const char *json);
+
+/* events.cpp: events written by the background workers (when preloaded). */
+#define SA_EVENT_VALUE_LEN 1024
+
+/* One queued event, as it sits in shared memory: fixed size, no pointers. */
+struct SaEvent
+{
+	Oid			dboid;			/* InvalidOid: resolve dbname */
+	char		dbname[NAMEDATALEN];
+	TimestampTz event_time;
+	int32		backend_pid;
+	char		operation[32];
+	char		session_role[NAMEDATALEN];	/* empty: the writing worker's own */
+	char		effective_role[NAMEDATALEN];
+	char		application_name[NAMEDATALEN];
+	char		client_addr[64];
+	char		table_schema[NAMEDATALEN];
+	char		table_name[NAMEDATALEN];
+	char		column_name[NAMEDATALEN];
+	char		new_value[SA_EVENT_VALUE_LEN];
+};
+
+/* What an enqueuer supplies (NULL pointers for SQL NULL). */
+struct SaEventFields
+{
+	Oid			dboid;
+	const char *dbname;
+	TimestampTz event_time;
+	int32		backend_pid;
+	const char *operation;
+	const char *session_role;
+	const char *effective_role;
+	const char *application_name;
+	const char *client_addr;
+	const char *table_schema;
+	const char *table_name;
+	const char *column_name;
+	const char *new_value;
+};
+
+extern int	sa_event_queue_size;
+extern char *sa_events_database;
+extern void sa_events_init(void);
+extern bool sa_events_available(void);
+extern bool sa_event_enqueue(const SaEventFields *f);
+extern bool sa_event_enqueue_session(const char *operation, const char *schema, const char *table,
+									 const char *column, const char *new_value);
+extern const char *sa_client_addr(void);
+
+/* authz.cpp: authorization changes, recorded in the changing transaction. */
+extern void sa_authz_init(void);
