@@ -23,6 +23,8 @@
 extern int	sa_chains;
 extern bool sa_restoring;
 extern bool sa_allow_drop;
+extern int	sa_link_delay;
+extern int	sa_prepared_wait_warning;
 
 /* Names fixed by the install script. */
 #define SA_SCHEMA "sensitive_audit"
@@ -99,14 +101,18 @@ struct PendingEntry
 extern pg_attribute_noreturn() void sa_called_wrongly(const char *function, const char *how);
 
 /* pending.cpp */
-extern PendingEntry *sa_pending_new(TimestampTz event_time);
-extern const char *sa_pending_strdup(const char *s, int len);
+extern int	sa_pending_memory;
+extern void sa_pending_init(PendingEntry *e, TimestampTz event_time);
 extern void sa_pending_set(PendingEntry *e, PendingField f, const char *s);
-extern void sa_pending_set_shared(PendingEntry *e, PendingField f, const char *s, int len);
+extern void sa_pending_set_len(PendingEntry *e, PendingField f, const char *s, int len);
 extern void sa_pending_fill_who(PendingEntry *e);
+extern void sa_pending_add(const PendingEntry *e);
 extern bool sa_pending_any(void);
-extern int	sa_pending_count(void);
-typedef void (*sa_pending_visitor) (const PendingEntry *e, void *arg);
+extern uint64 sa_pending_count(void);
+extern int	sa_pending_ncontexts(void);
+extern void sa_pending_context(int i, PendingEntry *e);
+typedef void (*sa_pending_visitor) (const PendingEntry *e, int context, bool key_repeated,
+									void *arg);
 extern void sa_pending_foreach(sa_pending_visitor fn, void *arg);
 extern void sa_pending_linked(void);
 extern void sa_pending_xact_end(void);
