@@ -29,6 +29,10 @@
  */
 #include "sensitive_audit.hpp"
 
+extern "C" {
+#include "access/twophase.h"
+}
+
 /* The lock tag for one chain: an advisory-lock tag in a key space users'
  * pg_advisory_* functions cannot reach (their field4 is 1 or 2). */
 #define SA_LOCK_KEY1 0x53415544 /* "SAUD" */
@@ -48,7 +52,8 @@ chain_locktag(LOCKTAG *tag, int chain)
  * that both the waiting client (whose COMMIT is slow for a reason it cannot
  * see) and the server log get it; ordinary committers holding every chain
  * for a moment are contention, not a problem, and stay silent.  A prepared
- * transaction's lock is held by a dummy process without a backend id.
+ * transaction's lock is held under the virtual transaction id it had before
+ * it prepared, which twophase.c maps to its xid.
  */
 void
 warn_prepared_holders(int nchains, int waited_ms)
@@ -65,11 +70,16 @@ warn_prepared_holders(int nchains, int waited_ms)
 		VirtualTransactionId *holders = GetLockConflicts(&tag, ExclusiveLock, &count);
 
 		for (int h = 0; h < count; h++)
-			if (holders[h].backendId == InvalidBackendId)
+		{
+			bool		more = false;
+
+			if (VirtualTransactionIdIsRecoveredPreparedXact(holders[h])
+				|| TransactionIdIsValid(TwoPhaseGetXidByVirtualXID(holders[h], &more)))
 			{
 				held++;
 				break;
 			}
+		}
 	}
 	if (held > 0)
 		ereport(WARNING,
@@ -293,6 +303,15 @@ flush_batch(LinkState *st)
 {
 	if (st->nslots == 0)
 		return;
+
+	/*
+	 * Whatever inserting allocates goes with the batch.  The slots are the
+	 * table's own kind, so each holds its heap tuple and frees it when
+	 * cleared (a virtual slot would make heap_multi_insert leave a copy of
+	 * every tuple in the current context: memory growing with the commit).
+	 */
+	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
+
 	/* a large commit can be cancelled while it links: its entries go with it */
 	if (sa_link_delay > 0)
 	{
@@ -322,6 +341,7 @@ flush_batch(LinkState *st)
 	st->nslots = 0;
 	st->batch_bytes = 0;
 	st->last_key_valid = false; /* its jsonb lived in the batch's memory */
+	MemoryContextSwitchTo(old);
 	MemoryContextReset(st->rowcxt);
 }
 
@@ -368,7 +388,7 @@ link_one(const PendingEntry *e, int context, bool key_repeated, void *arg)
 		MemoryContext keep = MemoryContextSwitchTo(st->estate->es_query_cxt);
 
 		st->slots[st->nslots] = ExecInitExtraTupleSlot(st->estate, RelationGetDescr(st->log),
-													   &TTSOpsVirtual);
+													   table_slot_callbacks(st->log));
 		MemoryContextSwitchTo(keep);
 	}
 
