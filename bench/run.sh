@@ -731,7 +731,7 @@ BULK_CSV=$WORK/bulk_rows.csv
 BULK_LOG_CSV=$WORK/bulk_log.csv
 db_psql bulk >/dev/null <<EOF
 CREATE TABLE b_src (id int PRIMARY KEY, name text, ssn text, balance numeric, note text);
-INSERT INTO b_src SELECT g, 'name ' || g, lpad(((g * 7919) % 1000000000)::text, 9, '0'),
+INSERT INTO b_src SELECT g, 'name ' || g, lpad(((g::bigint * 7919) % 1000000000)::text, 9, '0'),
        100 + (g % 10000) / 100.0, 'note' FROM generate_series(1, $BULK_ROWS) g;
 CREATE TABLE b_plain (LIKE b_src INCLUDING ALL);
 CREATE TABLE b_sa (LIKE b_src INCLUDING ALL);
@@ -825,7 +825,7 @@ for v in plain sa; do
 	db_psql bulk -c 'CHECKPOINT' >/dev/null
 done
 BIGUPDATE_VERIFIED=$(db_psql bulk -c 'SELECT bool_and(ok) FROM sensitive_audit.verify()')
-PENDING_MEMORY=$(db_psql bulk -c 'SHOW sensitive_audit.pending_memory')
+PENDING_MEMORY=$(db_psql bulk -c 'SHOW sensitive_audit.pending_memory' 2>/dev/null || echo 'not a setting of this build')
 
 # ---------------------------------------------------------------------------
 # Report

@@ -590,7 +590,8 @@ struct Reader
 	PendingQueue *q;
 	uint64		file_left;
 	Size		buf_pos;
-	StringInfoData payload;		/* an entry read from the file */
+	char	   *payload;		/* an entry read from the file */
+	Size		payload_cap;
 	StringInfoData key;			/* the last row key, for repeats */
 	bool		key_null;
 };
@@ -624,7 +625,6 @@ sa_pending_foreach(sa_pending_visitor fn, void *arg)
 	memset(&r, 0, sizeof(r));
 	r.q = q;
 	r.file_left = q->file_bytes;
-	initStringInfo(&r.payload);
 	initStringInfo(&r.key);
 	r.key_null = true;
 	if (q->file != nullptr && q->file_bytes > 0)
@@ -642,10 +642,16 @@ sa_pending_foreach(sa_pending_visitor fn, void *arg)
 			Size		plen = (h.key_len > 0 ? h.key_len : 0) + (h.old_len > 0 ? h.old_len : 0)
 				+ (h.new_len > 0 ? h.new_len : 0);
 
-			resetStringInfo(&r.payload);
-			enlargeStringInfo(&r.payload, (int) plen);
-			read_file_bytes(&r, r.payload.data, plen);
-			p = r.payload.data;
+			if (plen > r.payload_cap)
+			{
+				/* old and new value together may exceed 1GB: a huge allocation */
+				if (r.payload != nullptr)
+					pfree(r.payload);
+				r.payload_cap = Max(plen, (Size) 8192);
+				r.payload = (char *) MemoryContextAllocHuge(CurrentMemoryContext, r.payload_cap);
+			}
+			read_file_bytes(&r, r.payload, plen);
+			p = r.payload;
 		}
 		else if (r.buf_pos < q->buf_len)
 		{
@@ -691,7 +697,8 @@ sa_pending_foreach(sa_pending_visitor fn, void *arg)
 			e.f[sa_context_fields[f]] = ctx.f[sa_context_fields[f]];
 		fn(&e, (int) h.context, repeated && !r.key_null, arg);
 	}
-	pfree(r.payload.data);
+	if (r.payload != nullptr)
+		pfree(r.payload);
 	pfree(r.key.data);
 }
 
