@@ -420,17 +420,17 @@ queue_entry(RelationInfo *info, ColumnInfo *col, const char *operation, Timestam
 	PendingEntry e;
 
 	sa_pending_init(&e, when);
-	sa_pending_set(&e, PF_OPERATION, operation);
-	sa_pending_set(&e, PF_TABLE_SCHEMA, info->schema);
-	sa_pending_set(&e, PF_TABLE_NAME, info->relname);
+	sa_pending_set_shared(&e, PF_OPERATION, operation, (int) strlen(operation));
+	sa_pending_set_shared(&e, PF_TABLE_SCHEMA, info->schema, (int) strlen(info->schema));
+	sa_pending_set_shared(&e, PF_TABLE_NAME, info->relname, (int) strlen(info->relname));
 	if (col != nullptr)
-		sa_pending_set_len(&e, PF_COLUMN_NAME, col->name, col->namelen);
-	sa_pending_set_len(&e, PF_ROW_KEY, key, keylen);
-	sa_pending_set(&e, PF_ROW_KEY_SOURCE, info->key_source);
-	sa_pending_set_len(&e, PF_OLD_VALUE, oldv, oldlen);
-	sa_pending_set_len(&e, PF_NEW_VALUE, newv, newlen);
+		sa_pending_set_shared(&e, PF_COLUMN_NAME, col->name, col->namelen);
+	sa_pending_set_shared(&e, PF_ROW_KEY, key, keylen);
+	sa_pending_set_shared(&e, PF_ROW_KEY_SOURCE, info->key_source, (int) strlen(info->key_source));
+	sa_pending_set_shared(&e, PF_OLD_VALUE, oldv, oldlen);
+	sa_pending_set_shared(&e, PF_NEW_VALUE, newv, newlen);
 	if (col != nullptr)
-		sa_pending_set(&e, PF_VALUE_TYPE, col->type_name);
+		sa_pending_set_shared(&e, PF_VALUE_TYPE, col->type_name, (int) strlen(col->type_name));
 	sa_pending_fill_who(&e);
 	sa_pending_add(&e);
 }

@@ -115,6 +115,11 @@ struct PendingQueue
 	int			nmarks;
 	int			maxmarks;
 
+	/* an entry made by sa_pending_new(), queued when the next one starts */
+	PendingEntry staged;
+	bool		staged_valid;
+	MemoryContext staged_cxt;	/* copies of its texts */
+
 	/* per-transaction cache of who is writing */
 	Oid			session_user_id;
 	Oid			current_user_id;
@@ -407,35 +412,54 @@ sa_pending_init(PendingEntry *e, TimestampTz event_time)
 	e->backend_pid = MyProcPid;
 }
 
-/* Point field f at s (NULL for SQL NULL); it must stay valid until sa_pending_add(). */
+/*
+ * Set field f to a copy of s (NULL for SQL NULL): in the entry's own memory
+ * for one made by sa_pending_new(), else in the current memory context.
+ */
 void
 sa_pending_set(PendingEntry *e, PendingField f, const char *s)
 {
-	e->f[f].str = s;
-	e->f[f].len = s ? (int) strlen(s) : 0;
+	if (s == nullptr)
+	{
+		e->f[f].str = nullptr;
+		e->f[f].len = 0;
+		return;
+	}
+
+	MemoryContext cxt = (queue != nullptr && e == &queue->staged) ? queue->staged_cxt
+		: CurrentMemoryContext;
+	int			len = (int) strlen(s);
+	char	   *copy = (char *) MemoryContextAlloc(cxt, (Size) len + 1);
+
+	memcpy(copy, s, (Size) len + 1);
+	e->f[f].str = copy;
+	e->f[f].len = len;
 }
 
+/* Point field f at s, len bytes; it must stay valid until the entry is queued. */
 void
-sa_pending_set_len(PendingEntry *e, PendingField f, const char *s, int len)
+sa_pending_set_shared(PendingEntry *e, PendingField f, const char *s, int len)
 {
 	e->f[f].str = s;
 	e->f[f].len = s ? len : 0;
 }
 
-/*
- * Queue the entry: its shared fields are interned, the rest copied.  The
- * caller's strings may go away afterwards.
- */
+namespace {
+
 void
-sa_pending_add(const PendingEntry *e)
+refuse_if_linked(void)
 {
 	if (linked)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot record a change after the transaction's audit entries were linked"),
 				 errdetail("A change to a tagged column was made while the transaction was committing.")));
+}
 
-	PendingQueue *q = get_queue();
+/* Serialize one entry: its shared fields interned, the rest copied. */
+void
+add_entry(PendingQueue *q, const PendingEntry *e)
+{
 	RecordHeader h;
 	const PendingStr *key = &e->f[PF_ROW_KEY];
 	const PendingStr *oldv = &e->f[PF_OLD_VALUE];
@@ -519,6 +543,57 @@ sa_pending_add(const PendingEntry *e)
 	q->count++;
 }
 
+/* Queue the entry sa_pending_new() made, if any. */
+void
+flush_staged(PendingQueue *q)
+{
+	if (q == nullptr || !q->staged_valid)
+		return;
+	q->staged_valid = false;
+	add_entry(q, &q->staged);
+	MemoryContextReset(q->staged_cxt);
+}
+
+}							/* namespace */
+
+/*
+ * Queue the entry: its shared fields are interned, the rest copied.  The
+ * caller's strings may go away afterwards.
+ */
+void
+sa_pending_add(const PendingEntry *e)
+{
+	refuse_if_linked();
+
+	PendingQueue *q = get_queue();
+
+	flush_staged(q);			/* queued first, so the order is kept */
+	add_entry(q, e);
+}
+
+/*
+ * A new entry to fill in with sa_pending_set() (which copies) and
+ * sa_pending_fill_who(), stamped with when its change happened.  It is
+ * queued when the next entry is made, or when the queue is read, whichever
+ * comes first; a subtransaction that begins queues it first (it belongs to
+ * the parent), and one that aborts forgets it.
+ */
+PendingEntry *
+sa_pending_new(TimestampTz event_time)
+{
+	refuse_if_linked();
+
+	PendingQueue *q = get_queue();
+
+	flush_staged(q);
+	if (q->staged_cxt == nullptr)
+		q->staged_cxt = AllocSetContextCreate(q->cxt, "sensitive_audit staged entry",
+											  ALLOCSET_SMALL_SIZES);
+	sa_pending_init(&q->staged, event_time);
+	q->staged_valid = true;
+	return &q->staged;
+}
+
 /*
  * Who is writing: session and effective role, application, client address.
  * Role names are looked up once per transaction and role pair; the entry
@@ -545,27 +620,30 @@ sa_pending_fill_who(PendingEntry *e)
 		q->who_valid = true;
 		MemoryContextSwitchTo(old);
 	}
-	sa_pending_set(e, PF_SESSION_ROLE, q->session_user_name);
-	sa_pending_set(e, PF_EFFECTIVE_ROLE, q->current_user_name);
-	sa_pending_set(e, PF_APPLICATION_NAME, q->app_name);
-	sa_pending_set(e, PF_CLIENT_ADDR, q->client_addr);
+	sa_pending_set_shared(e, PF_SESSION_ROLE, q->session_user_name, (int) strlen(q->session_user_name));
+	sa_pending_set_shared(e, PF_EFFECTIVE_ROLE, q->current_user_name, (int) strlen(q->current_user_name));
+	sa_pending_set_shared(e, PF_APPLICATION_NAME, q->app_name, (int) strlen(q->app_name));
+	sa_pending_set_shared(e, PF_CLIENT_ADDR, q->client_addr, q->client_addr ? (int) strlen(q->client_addr) : 0);
 }
 
 bool
 sa_pending_any(void)
 {
+	flush_staged(queue);
 	return queue != nullptr && queue->count > 0;
 }
 
 uint64
 sa_pending_count(void)
 {
+	flush_staged(queue);
 	return queue == nullptr ? 0 : queue->count;
 }
 
 int
 sa_pending_ncontexts(void)
 {
+	flush_staged(queue);
 	return queue == nullptr ? 0 : queue->ncontexts;
 }
 
@@ -622,6 +700,7 @@ sa_pending_foreach(sa_pending_visitor fn, void *arg)
 
 	if (q == nullptr)
 		return;
+	flush_staged(q);
 	memset(&r, 0, sizeof(r));
 	r.q = q;
 	r.file_left = q->file_bytes;
@@ -681,14 +760,14 @@ sa_pending_foreach(sa_pending_visitor fn, void *arg)
 			p += h.key_len;
 		}
 		if (!r.key_null)
-			sa_pending_set_len(&e, PF_ROW_KEY, r.key.data, r.key.len);
+			sa_pending_set_shared(&e, PF_ROW_KEY, r.key.data, r.key.len);
 		if (h.old_len >= 0)
 		{
-			sa_pending_set_len(&e, PF_OLD_VALUE, p, h.old_len);
+			sa_pending_set_shared(&e, PF_OLD_VALUE, p, h.old_len);
 			p += h.old_len;
 		}
 		if (h.new_len >= 0)
-			sa_pending_set_len(&e, PF_NEW_VALUE, p, h.new_len);
+			sa_pending_set_shared(&e, PF_NEW_VALUE, p, h.new_len);
 
 		PendingEntry ctx;
 
@@ -738,6 +817,7 @@ sa_pending_subxact(SubXactEvent event, SubTransactionId mySubid)
 		case SUBXACT_EVENT_START_SUB:
 			if (q == nullptr)
 				return;			/* nothing to protect yet: an abort cuts to 0 */
+			flush_staged(q);	/* made before it began: the parent's */
 			if (q->nmarks == q->maxmarks)
 			{
 				q->maxmarks = q->maxmarks ? q->maxmarks * 2 : 8;
@@ -769,6 +849,7 @@ sa_pending_subxact(SubXactEvent event, SubTransactionId mySubid)
 				}
 				if (event == SUBXACT_EVENT_ABORT_SUB)
 				{
+					q->staged_valid = false;	/* made inside it */
 					cut_to(q, cut.bytes);
 					q->count = cut.count;
 					forget_contexts(q, cut.ncontexts);

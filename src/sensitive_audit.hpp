@@ -102,9 +102,10 @@ extern pg_attribute_noreturn() void sa_called_wrongly(const char *function, cons
 
 /* pending.cpp */
 extern int	sa_pending_memory;
+extern PendingEntry *sa_pending_new(TimestampTz event_time);
 extern void sa_pending_init(PendingEntry *e, TimestampTz event_time);
 extern void sa_pending_set(PendingEntry *e, PendingField f, const char *s);
-extern void sa_pending_set_len(PendingEntry *e, PendingField f, const char *s, int len);
+extern void sa_pending_set_shared(PendingEntry *e, PendingField f, const char *s, int len);
 extern void sa_pending_fill_who(PendingEntry *e);
 extern void sa_pending_add(const PendingEntry *e);
 extern bool sa_pending_any(void);

@@ -742,18 +742,16 @@ sa_record_setup_values(const char *operation, const char *schema, const char *ta
 					   const char *column, const char *value_type,
 					   const char *old_value, const char *new_value)
 {
-	PendingEntry e;
+	PendingEntry *e = sa_pending_new(GetCurrentTimestamp());
 
-	sa_pending_init(&e, GetCurrentTimestamp());
-	sa_pending_set(&e, PF_OPERATION, operation);
-	sa_pending_set(&e, PF_TABLE_SCHEMA, schema);
-	sa_pending_set(&e, PF_TABLE_NAME, table);
-	sa_pending_set(&e, PF_COLUMN_NAME, column);
-	sa_pending_set(&e, PF_VALUE_TYPE, value_type);
-	sa_pending_set(&e, PF_OLD_VALUE, old_value);
-	sa_pending_set(&e, PF_NEW_VALUE, new_value);
-	sa_pending_fill_who(&e);
-	sa_pending_add(&e);
+	sa_pending_set(e, PF_OPERATION, operation);
+	sa_pending_set(e, PF_TABLE_SCHEMA, schema);
+	sa_pending_set(e, PF_TABLE_NAME, table);
+	sa_pending_set(e, PF_COLUMN_NAME, column);
+	sa_pending_set(e, PF_VALUE_TYPE, value_type);
+	sa_pending_set(e, PF_OLD_VALUE, old_value);
+	sa_pending_set(e, PF_NEW_VALUE, new_value);
+	sa_pending_fill_who(e);
 }
 
 /* Create the TRUNCATE trigger on relid and every partition that lacks it. */
