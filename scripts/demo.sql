@@ -114,6 +114,23 @@ DO $$ BEGIN RAISE EXCEPTION 'demo check failed: the log changed although every c
 \set ECHO queries
 
 \echo
+\echo '==== 6b. A guardrail: only members of a role may change diagnoses, at most 2 rows per statement'
+CREATE ROLE demo_doctors;
+GRANT demo_doctors TO CURRENT_USER;
+SELECT sensitive_audit.set_policy('public.patients', 'diagnosis', allowed_roles => ARRAY['demo_doctors'],
+                                  max_rows_per_statement => 2);
+\set ON_ERROR_STOP 0
+UPDATE public.patients SET diagnosis = 'reviewed';
+\set ON_ERROR_STOP 1
+SELECT operation, column_name, new_value FROM sensitive_audit.log WHERE operation = 'POLICY';
+
+\echo
+\echo '==== 6c. A checkpoint of the state, for a signer outside the database (sensitive-audit checkpoint)'
+SELECT sensitive_audit.checkpoint_body();
+SELECT sensitive_audit.inclusion_proof(chain, seq) AS proof_of_one_entry
+  FROM sensitive_audit.log ORDER BY chain, seq LIMIT 1;
+
+\echo
 \echo '==== 7. Tampering by force: a superuser switches the guards off, rewrites an entry, and switches them back on'
 ALTER EVENT TRIGGER sensitive_audit_enforce_ddl DISABLE;
 -- The log is a view over two tables; the entry's own values are in log_entries.

@@ -40,6 +40,7 @@ struct ColumnInfo
 	char	   *type_name;
 	int16		typlen;
 	bool		typbyval;
+	SaPolicy   *policy;			/* its guardrail, or nullptr */
 };
 
 /*
@@ -215,6 +216,8 @@ get_relation_info(Relation rel)
 	fresh.relname = pstrdup(RelationGetRelationName(rel));
 	fresh.tagged_attnums = sa_tagged_attnums(rel, sa_catalog_columns(root));
 	fresh.cols = columns_of(rel, fresh.tagged_attnums, &fresh.ncols);
+	for (int i = 0; i < fresh.ncols; i++)
+		fresh.cols[i].policy = sa_policy_load(root, fresh.cols[i].name);
 
 	/* The row's key: primary key, else replica identity, else tagged values. */
 	fresh.key_attnums = sa_key_attnums(rel, &fresh.key_source);
@@ -435,6 +438,18 @@ queue_entry(RelationInfo *info, ColumnInfo *col, const char *operation, Timestam
 	sa_pending_add(&e);
 }
 
+/* Hold one changed column of a row to its guardrail. */
+static inline void
+check_policy(RelationInfo *info, ColumnInfo *col, const char *operation, const char *key, int keylen)
+{
+	if (col->policy == nullptr)
+		return;
+
+	SaPolicyRow row = {info->schema, info->relname, operation, key, keylen};
+
+	sa_policy_check(col->policy, &row);
+}
+
 /* Queue one entry per tagged column of a row that was inserted or deleted. */
 static void
 capture_whole_row(RelationInfo *info, HeapTuple tuple, TupleDesc desc, const char *operation,
@@ -443,11 +458,18 @@ capture_whole_row(RelationInfo *info, HeapTuple tuple, TupleDesc desc, const cha
 	int			keylen;
 	const char *key = row_key_text(info, tuple, desc, &keylen);
 	TimestampTz now = GetCurrentTimestamp();
+	/* what an owner records (BASELINE, ATTACH) is not a change of data */
+	bool		held = strcmp(operation, "INSERT") == 0 || strcmp(operation, "DELETE") == 0
+		|| strcmp(operation, "TRUNCATE") == 0;
 
 	for (int i = 0; i < info->ncols; i++)
 	{
 		ColumnInfo *col = &info->cols[i];
 		int			len;
+
+		if (held)
+			check_policy(info, col, operation, key, keylen);
+
 		const char *text = column_text(col, tuple, desc, &len);
 
 		if (is_new)
@@ -514,6 +536,7 @@ capture_update(RelationInfo *info, HeapTuple oldtup, HeapTuple newtup, TupleDesc
 			continue;
 		if (key == nullptr)
 			key = row_key_text(info, oldtup, desc, &keylen);
+		check_policy(info, col, "UPDATE", key, keylen);
 
 		int			oldlen,
 					newlen;

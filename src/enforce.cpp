@@ -370,6 +370,7 @@ tag_detached_cb(void *arg)
 	sa_record_setup_values("DETACH", get_namespace_name(get_rel_namespace(a->detached)),
 						   get_rel_name(a->detached), nullptr, nullptr,
 						   qualified_name(a->parent), qualified_name(a->detached));
+	sa_policy_copy(a->root, a->detached);
 }
 
 void

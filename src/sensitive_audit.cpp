@@ -126,11 +126,18 @@ _PG_init(void)
 							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
 							nullptr, nullptr, nullptr);
 
+	/* READ entries (reads.cpp): its setting too, before the prefix is reserved */
+	sa_reads_init();
+
+	/* chain heads and rows-per-hour counters in shared memory: only when preloaded (their settings too) */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		sa_heads_init();
+		sa_policy_init();
+	}
+
 	MarkGUCPrefixReserved("sensitive_audit");
 
-	/* chain heads in shared memory: only when preloaded (heads.cpp) */
-	if (process_shared_preload_libraries_in_progress)
-		sa_heads_init();
 	sa_storage_watch();
 
 	RegisterXactCallback(sa_xact_callback, nullptr);

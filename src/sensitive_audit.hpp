@@ -37,6 +37,15 @@ extern int	sa_prepared_wait_warning;
 #define SA_UPDATE_TRIGGER "sensitive_audit_capture_update"
 #define SA_TRUNCATE_TRIGGER "sensitive_audit_truncate"
 #define SA_TAG_INFO "tag_info"
+#define SA_TREE_NODES "tree_nodes"		/* stored complete subtrees (trees.cpp) */
+#define SA_TREE_NODES_PKEY "tree_nodes_pkey"
+#define SA_CHECKPOINTS "checkpoints"	/* signed checkpoints (trees.cpp) */
+#define SA_LOG_INFO "log_info"			/* the log id */
+#define SA_POLICY_INFO "policy_info"	/* guardrails (policy.cpp) */
+#define SA_READ_AUDIT_INFO "read_audit_info"	/* tables whose reads are recorded (reads.cpp) */
+#define SA_ALERT_CHANNEL "sensitive_audit_alerts"
+/* A guardrail's threshold refused a statement. */
+#define ERRCODE_SA_GUARDRAIL MAKE_SQLSTATE('S', 'A', '0', '0', '1')
 
 /* The fields of a pending entry that the writer supplies, in log order. */
 enum PendingField
@@ -191,6 +200,8 @@ extern bool sa_is_release_1_0_trigger(const Trigger *t);
 extern bool sa_extension_version_is(const char *version);
 extern void sa_run_sql(const char *sql);
 extern void sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values);
+extern void sa_run_sql_as_owner_nulls(const char *sql, int nargs, Oid *argtypes, Datum *values,
+									  const char *nulls);
 extern void sa_run_in_setup(void (*fn) (void *), void *arg);
 extern void sa_sync_triggers(Oid relid, bool row_only);
 extern void sa_sync_triggers_in_setup(Oid relid, bool row_only);
@@ -208,3 +219,76 @@ extern void sa_tag_columns(Oid relid, List *colnames, bool tag);
 extern void sa_capture_rows(Relation rel, const char *operation, bool as_new);
 extern bool sa_type_contains(Oid typid, Oid target);
 extern int	sa_row_texts(Relation rel, HeapTuple tuple, char **key, const char ***columns, char ***values);
+
+/* trees.cpp: what verify() holds the log to besides its own chains. */
+struct SaExpectedRoot
+{
+	uint32		chain;
+	uint64		size;
+	uint8		root[SA_DIGEST_LEN];
+	char	   *label;			/* "checkpoint <id>" */
+};
+
+struct SaExpectedNode
+{
+	uint32		chain;
+	uint32		level;
+	uint64		index;
+	uint8		hash[SA_DIGEST_LEN];
+};
+
+struct SaBadCheckpoint
+{
+	int64		id;
+	char	   *why;
+};
+
+struct SaExpectations
+{
+	SaExpectedRoot *roots;
+	int			nroots;
+	SaExpectedNode *nodes;
+	int64		nnodes;
+	SaBadCheckpoint *bad;
+	int			nbad;
+};
+
+extern char *sa_log_id(void);
+extern void sa_load_expectations(Snapshot snapshot, SaExpectations *x);
+
+/* policy.cpp: guardrails on tagged columns. */
+struct SaPolicy
+{
+	Oid			tbl;			/* the tagged table */
+	char	   *column;
+	bool		restrict_roles;	/* allowed_roles set */
+	int			nroles;
+	Oid		   *roles;
+	int64		max_rows_per_statement; /* 0: none */
+	int64		max_rows_per_hour;	/* 0: none */
+	bool		block;			/* else alert */
+};
+
+/* The row a checked change is to. */
+struct SaPolicyRow
+{
+	const char *schema;
+	const char *table;
+	const char *operation;
+	const char *key;			/* row key JSON, keylen bytes; may be nullptr */
+	int			keylen;
+};
+
+extern void sa_policy_init(void);
+extern bool sa_policy_rates_available(void);
+extern SaPolicy *sa_policy_load(Oid tbl, const char *column);
+extern void sa_policy_check(const SaPolicy *p, const SaPolicyRow *row);
+extern void sa_policy_forget(Oid tbl, const char *col);
+extern void sa_policy_copy(Oid from, Oid to);
+/* A refused attempt, to be recorded outside the transaction that fails. */
+extern void sa_policy_denied(const SaPolicyRow *row, const char *column, const char *json);
+
+/* reads.cpp: READ entries. */
+extern void sa_reads_init(void);
+/* Queue a READ event for the worker; false when there is no worker to take it. */
+extern bool sa_read_via_worker(const char *schema, const char *table, const char *json);

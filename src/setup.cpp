@@ -661,6 +661,13 @@ sa_extension_version_is(const char *version)
 void
 sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values)
 {
+	sa_run_sql_as_owner_nulls(sql, nargs, argtypes, values, nullptr);
+}
+
+/* The same, with SPI's nulls (' ' or 'n' per argument; nullptr: none). */
+void
+sa_run_sql_as_owner_nulls(const char *sql, int nargs, Oid *argtypes, Datum *values, const char *nulls)
+{
 	Oid			save_userid;
 	int			save_sec_context;
 	Oid			owner;
@@ -669,7 +676,7 @@ sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values)
 	extension_info(&owner, &version);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, nullptr, false, 0);
+	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
 
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (rc < 0)
@@ -692,10 +699,13 @@ sa_catalog_set(Oid tbl, const char *column, bool tagged)
 							"ON CONFLICT (tbl, column_name) DO NOTHING",
 							3, argtypes, args);
 	else
+	{
+		sa_policy_forget(tbl, column);
 		sa_run_sql_as_owner("DELETE FROM sensitive_audit.tag_info "
 							"WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
 							"AND column_name OPERATOR(pg_catalog.=) $2",
 							2, argtypes, args);
+	}
 }
 
 /* Rename a tagged column in the catalog. */
@@ -712,6 +722,11 @@ sa_catalog_rename(Oid tbl, const char *oldname, const char *newname)
 						"WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
 						"AND column_name OPERATOR(pg_catalog.=) $2",
 						3, argtypes, args);
+	if (OidIsValid(sa_audit_relid(SA_POLICY_INFO)))
+		sa_run_sql_as_owner("UPDATE sensitive_audit.policy_info SET column_name = $3 "
+							"WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+							"AND column_name OPERATOR(pg_catalog.=) $2",
+							3, argtypes, args);
 }
 
 /* Forget every column of a table that is gone. */
@@ -724,6 +739,10 @@ sa_catalog_forget(Oid tbl)
 	sa_run_sql_as_owner("DELETE FROM sensitive_audit.tag_info "
 						"WHERE tbl::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
 						1, argtypes, args);
+	if (OidIsValid(sa_audit_relid(SA_POLICY_INFO)))
+		sa_run_sql_as_owner("DELETE FROM sensitive_audit.policy_info "
+							"WHERE tbl::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+							1, argtypes, args);
 }
 
 /*

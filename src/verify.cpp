@@ -1,7 +1,8 @@
 /*
  * verify.cpp — verify() and verify_or_raise().
  *
- * The shared contexts are read into memory first; then the entries are
+ * The shared contexts are read into memory first (within
+ * maintenance_work_mem; past it, as entries need them); then the entries are
  * streamed (physically, else in (chain, seq) order through their primary
  * key), each entry's fields and its context's handed as bytes to the C++
  * core's streaming verifier, which recomputes every hash and link.  The
@@ -80,13 +81,22 @@ struct ContextRec
 {
 	int64		id;				/* hash key */
 	bool		ambiguous;		/* the id is stored more than once */
+	bool		missing;		/* no row has the id (cache of reads on demand) */
 	sa_bytes	f[SA_CONTEXT_NFIELDS];	/* copies, in the run's memory */
 };
 
 struct RowDecoder
 {
 	MemoryContext cxt;			/* lives as long as the run */
-	HTAB	   *contexts;		/* log_contexts, by id */
+	HTAB	   *contexts;		/* log_contexts, by id: all of them, or a cache */
+	MemoryContext ctxcxt;		/* holds contexts and its copies */
+	Size		ctx_bytes;		/* about what ctxcxt holds */
+	Size		ctx_budget;		/* maintenance_work_mem */
+	bool		on_demand;		/* contexts is a cache, filled through the index */
+	Relation	ctxrel;
+	Relation	ctxidx;
+	Snapshot	snapshot;
+	TupleTableSlot *ctxslot;
 	int64		last_context_id;
 	const ContextRec *last_context;
 	MemoryContext rowcxt;		/* reset after every row */
@@ -110,6 +120,8 @@ keep_copy(MemoryContext cxt, void *buf, size_t *cap, const void *data, size_t le
 	memcpy(buf, data, len);
 	return buf;
 }
+
+const ContextRec *find_context(RowDecoder *d, int64 id);
 
 /* Fill *e, *hash and *hashlen from the slot's row; allocates in rowcxt. */
 void
@@ -166,7 +178,7 @@ decode_row(RowDecoder *d, TupleTableSlot *slot, sa_entry *e, const uint8_t **has
 			c = d->last_context;
 		else
 		{
-			c = (const ContextRec *) hash_search(d->contexts, &id, HASH_FIND, nullptr);
+			c = find_context(d, id);
 			d->last_context_id = id;
 			d->last_context = c;
 		}
@@ -232,6 +244,8 @@ load_context_row(TupleTableSlot *slot, RowDecoder *d)
 		return;
 	}
 	c->ambiguous = false;
+	c->missing = false;
+	d->ctx_bytes += sizeof(ContextRec) + 64;	/* the hash table's own share, roughly */
 	for (int i = 0; i < SA_CONTEXT_NFIELDS; i++)
 	{
 		const char *src;
@@ -243,45 +257,111 @@ load_context_row(TupleTableSlot *slot, RowDecoder *d)
 			continue;
 		}
 
-		char	   *copy = (char *) MemoryContextAlloc(d->cxt, Max(len, 1));
+		char	   *copy = (char *) MemoryContextAlloc(d->ctxcxt, Max(len, 1));
 
 		memcpy(copy, src, len);
 		c->f[i].data = copy;
 		c->f[i].len = len;
 		c->f[i].is_null = 0;
+		d->ctx_bytes += Max(len, 1) + 16;
 	}
 }
 
-/*
- * Read every stored context into d->contexts (they are few: one per
- * combination of table, column, operation and who).
- */
+/* An empty d->contexts, in an emptied d->ctxcxt. */
 void
-load_contexts(Relation rel, Snapshot snapshot, RowDecoder *d)
+reset_contexts(RowDecoder *d)
 {
 	HASHCTL		ctl;
 
+	MemoryContextReset(d->ctxcxt);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(int64);
 	ctl.entrysize = sizeof(ContextRec);
-	ctl.hcxt = d->cxt;
+	ctl.hcxt = d->ctxcxt;
 	d->contexts = hash_create("sensitive_audit verify contexts", 256, &ctl,
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	d->ctx_bytes = 0;
+	d->last_context = nullptr;
+}
 
-	TupleTableSlot *slot = table_slot_create(rel, nullptr);
+/*
+ * Read the stored contexts into d->contexts.  They are usually few (one per
+ * combination of table, column, operation and who), but nothing bounds how
+ * many there are: past maintenance_work_mem, the run drops them and reads
+ * each one when an entry needs it, through the primary key, into a cache
+ * that is emptied whenever it outgrows the same budget.  Entries that share
+ * a context are mostly stored together, so few are read twice.  Without the
+ * primary key (a superuser may drop it), they are all kept.
+ */
+void
+load_contexts(Relation rel, Relation pkey, Snapshot snapshot, RowDecoder *d)
+{
+	d->ctxcxt = AllocSetContextCreate(d->cxt, "sensitive_audit verify contexts", ALLOCSET_DEFAULT_SIZES);
+	d->ctx_budget = (Size) maintenance_work_mem * 1024;
+	d->ctxrel = rel;
+	d->ctxidx = pkey;
+	d->snapshot = snapshot;
+	d->ctxslot = table_slot_create(rel, nullptr);
+	reset_contexts(d);
+
 	TableScanDesc scan = table_beginscan_strat(rel, snapshot, 0, nullptr, true, false);
 
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	while (table_scan_getnextslot(scan, ForwardScanDirection, d->ctxslot))
 	{
 		MemoryContext old = MemoryContextSwitchTo(d->rowcxt);
 
 		CHECK_FOR_INTERRUPTS();
-		load_context_row(slot, d);
+		load_context_row(d->ctxslot, d);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(d->rowcxt);
+		if (d->ctx_bytes > d->ctx_budget && pkey != nullptr)
+		{
+			d->on_demand = true;
+			reset_contexts(d);
+			ereport(DEBUG1,
+					(errmsg("audit log contexts exceed maintenance_work_mem; reading them as entries need them")));
+			break;
+		}
 	}
 	table_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* The context of this id, or nullptr when there is none. */
+const ContextRec *
+find_context(RowDecoder *d, int64 id)
+{
+	ContextRec *c = (ContextRec *) hash_search(d->contexts, &id, HASH_FIND, nullptr);
+
+	if (c != nullptr || !d->on_demand)
+		return c != nullptr && c->missing ? nullptr : c;
+
+	if (d->ctx_bytes > d->ctx_budget)
+		reset_contexts(d);
+
+	/* every stored row with this id: more than one makes it ambiguous */
+	ScanKeyData key;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
+	IndexScanDesc scan = index_beginscan(d->ctxrel, d->ctxidx, d->snapshot, 1, 0);
+
+	index_rescan(scan, &key, 1, nullptr, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, d->ctxslot))
+		load_context_row(d->ctxslot, d);
+	index_endscan(scan);
+	ExecClearTuple(d->ctxslot);
+
+	bool		found;
+
+	c = (ContextRec *) hash_search(d->contexts, &id, HASH_ENTER, &found);
+	if (!found)
+	{
+		/* remembered as missing, so that its entries do not read it again */
+		c->ambiguous = false;
+		c->missing = true;
+		d->ctx_bytes += sizeof(ContextRec) + 64;
+		return nullptr;
+	}
+	return c;
 }
 
 /* ------------------------------------------------------------------------
@@ -549,7 +629,7 @@ index_pass(Relation log, Relation pkey, Snapshot snapshot, sa_verifier *v, RowDe
 }
 
 sa_verifier *
-new_verifier(VerifyRun *run)
+new_verifier(VerifyRun *run, const SaExpectations *x)
 {
 	if (run->verifier != nullptr)
 	{
@@ -559,18 +639,29 @@ new_verifier(VerifyRun *run)
 	run->verifier = sa_verifier_create();
 	if (run->verifier == nullptr)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create verifier")));
+	for (int i = 0; i < x->nroots; i++)
+		check_core(sa_verifier_expect_root(run->verifier, x->roots[i].chain, x->roots[i].size,
+										   x->roots[i].root, x->roots[i].label));
+	for (int64 i = 0; i < x->nnodes; i++)
+		check_core(sa_verifier_expect_node(run->verifier, x->nodes[i].chain, x->nodes[i].level,
+										   x->nodes[i].index, x->nodes[i].hash));
 	return run->verifier;
 }
 
-/* Stream the whole log through a new verifier; returns it finished. */
+/*
+ * Stream the whole log through a new verifier, holding it to the stored
+ * checkpoints and tree nodes; returns it finished, with in *x what it was
+ * held to (x->bad: stored checkpoints that are not checkpoints of this log).
+ */
 sa_verifier *
-run_verifier(MemoryContext cxt)
+run_verifier(MemoryContext cxt, SaExpectations *x)
 {
 	Oid			nsp = get_namespace_oid(SA_SCHEMA, false);
 	Oid			viewid = get_relname_relid(SA_LOG, nsp);
 	Oid			logid = get_relname_relid(SA_ENTRIES, nsp);
 	Oid			pkeyid = get_relname_relid(SA_ENTRIES_PKEY, nsp);
 	Oid			contextsid = get_relname_relid(SA_CONTEXTS, nsp);
+	Oid			contextspkeyid = get_relname_relid(SA_CONTEXTS_PKEY, nsp);
 
 	if (!OidIsValid(viewid) || !OidIsValid(logid) || !OidIsValid(pkeyid) || !OidIsValid(contextsid))
 		ereport(ERROR,
@@ -600,19 +691,29 @@ run_verifier(MemoryContext cxt)
 	Relation	log = table_open(logid, AccessShareLock);
 	Relation	pkey = index_open(pkeyid, AccessShareLock);
 	Relation	contexts = table_open(contextsid, AccessShareLock);
+	Relation	contexts_pkey = OidIsValid(contextspkeyid) ? index_open(contextspkeyid, AccessShareLock) : nullptr;
 	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 
-	load_contexts(contexts, snapshot, d);
+	load_contexts(contexts, contexts_pkey, snapshot, d);
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
 
-	if (!physical_pass(log, snapshot, new_verifier(run), d))
+		sa_load_expectations(snapshot, x);
+		MemoryContextSwitchTo(old);
+	}
+
+	if (!physical_pass(log, snapshot, new_verifier(run, x), d))
 	{
 		ereport(DEBUG1,
 				(errmsg("audit log entries are out of order beyond maintenance_work_mem; verifying in index order")));
-		index_pass(log, pkey, snapshot, new_verifier(run), d);
+		index_pass(log, pkey, snapshot, new_verifier(run, x), d);
 	}
 	check_core(sa_verifier_finish(run->verifier));
 
+	ExecDropSingleTupleTableSlot(d->ctxslot);
 	UnregisterSnapshot(snapshot);
+	if (contexts_pkey != nullptr)
+		index_close(contexts_pkey, AccessShareLock);
 	table_close(contexts, AccessShareLock);
 	index_close(pkey, AccessShareLock);
 	table_close(log, AccessShareLock);
@@ -635,8 +736,22 @@ sensitive_audit_verify(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	sa_verifier *v = run_verifier(cxt);
+	SaExpectations x;
+	sa_verifier *v = run_verifier(cxt, &x);
 	size_t		n = sa_verifier_nchains(v);
+
+	/* a stored checkpoint that is not one of this log's: no chain to blame */
+	for (int i = 0; i < x.nbad; i++)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {true, false, false, true, false};
+
+		values[1] = Int64GetDatum(0);
+		values[2] = BoolGetDatum(false);
+		values[4] = CStringGetTextDatum(psprintf("checkpoint " INT64_FORMAT " is not valid: %s",
+												 x.bad[i].id, x.bad[i].why));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 
 	for (size_t i = 0; i < n; i++)
 	{
@@ -669,7 +784,8 @@ sensitive_audit_verify_or_raise(PG_FUNCTION_ARGS)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "sensitive_audit verify",
 											  ALLOCSET_DEFAULT_SIZES);
-	sa_verifier *v = run_verifier(cxt);
+	SaExpectations x;
+	sa_verifier *v = run_verifier(cxt, &x);
 	size_t		n = sa_verifier_nchains(v);
 	int64		total = 0;
 	int			bad = 0;
@@ -684,6 +800,16 @@ sensitive_audit_verify_or_raise(PG_FUNCTION_ARGS)
 		total += (int64) r.entries;
 		if (!r.ok && bad++ == 0)
 			first_bad = r;
+	}
+	if (x.nbad > 0)
+	{
+		char	   *why = psprintf("checkpoint " INT64_FORMAT " is not valid: %s", x.bad[0].id, x.bad[0].why);
+
+		MemoryContextDelete(cxt);	/* why was copied out of it */
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a stored audit log checkpoint is corrupted"),
+				 errdetail("%s.", why)));
 	}
 	if (bad > 0)
 	{

@@ -12,12 +12,14 @@
 
 #include "sa_core.h"
 
+#include <cstring>
 #include <new>
 #include <vector>
 
 #include "core_error.hpp"
 #include "digest.hpp"
 #include "encoding.hpp"
+#include "merkle.hpp"
 #include "verifier.hpp"
 
 using sensitive_audit::ChainVerifier;
@@ -53,6 +55,13 @@ sa_strerror(int code)
 			return "unsupported entry format version";
 		case SA_ERR_INTERNAL:
 			return "internal error in the sensitive_audit core (invalid argument or state)";
+		case SA_ERR_RANGE:
+		case SA_ERR_VERIFY:
+		case SA_ERR_SYNTAX:
+		case SA_ERR_NO_KEY:
+			return sensitive_audit::core_strerror(code);
+		case SA_ERR_SPACE:
+			return "output array too small";
 		default:
 			return "unknown sensitive_audit core error";
 	}
@@ -149,8 +158,37 @@ sa_verifier_finish(sa_verifier *v)
 {
 	if (v == nullptr)
 		return SA_ERR_INTERNAL;
-	v->verifier.finish();
-	return SA_OK;
+	return guarded([&] {
+		v->verifier.finish();
+	});
+}
+
+int
+sa_verifier_expect_root(sa_verifier *v, uint32_t chain, uint64_t size,
+						const uint8_t root[SA_DIGEST_LEN], const char *label)
+{
+	if (v == nullptr || root == nullptr || label == nullptr)
+		return SA_ERR_INTERNAL;
+	return guarded([&] {
+		sensitive_audit::Digest d;
+
+		std::memcpy(d.data(), root, SA_DIGEST_LEN);
+		v->verifier.expect_root(chain, size, d, label);
+	});
+}
+
+int
+sa_verifier_expect_node(sa_verifier *v, uint32_t chain, uint32_t level, uint64_t index,
+						const uint8_t hash[SA_DIGEST_LEN])
+{
+	if (v == nullptr || hash == nullptr)
+		return SA_ERR_INTERNAL;
+	return guarded([&] {
+		sensitive_audit::Digest d;
+
+		std::memcpy(d.data(), hash, SA_DIGEST_LEN);
+		v->verifier.expect_node(chain, sensitive_audit::Subtree{level, index}, d);
+	});
 }
 
 size_t

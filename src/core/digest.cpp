@@ -18,10 +18,17 @@
  */
 #include "cpp_only.hpp"
 
+/*
+ * SHA256_Init, SHA256_Update and SHA256_Final are deprecated in OpenSSL 3.0
+ * in favour of EVP, which is used in FIPS mode (see digest.hpp).
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include "digest.hpp"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "core_error.hpp"
 
@@ -41,6 +48,7 @@ Sha256::Sha256()
 		md_ = nullptr;
 		fail();
 	}
+	direct_ = EVP_default_properties_is_fips_enabled(nullptr) == 0;
 }
 
 Sha256::~Sha256()
@@ -66,6 +74,15 @@ void
 Sha256::digest(const uint8_t *data, size_t len, uint8_t out[SA_DIGEST_LEN])
 {
 	unsigned int out_len = 0;
+
+	if (direct_)
+	{
+		SHA256_CTX	c;
+
+		if (SHA256_Init(&c) != 1 || SHA256_Update(&c, data, len) != 1 || SHA256_Final(out, &c) != 1)
+			fail();
+		return;
+	}
 
 	/*
 	 * Re-initialising with the prefetched EVP_MD skips the algorithm lookup

@@ -27,8 +27,7 @@
  *
  * Error handling follows sa_core.h: every public function is noexcept and
  * returns an SA_* result code (SA_OK on success); internally the code
- * throws CoreError and converts at this boundary.  The codes the trees,
- * proofs and checkpoints add to sa_core.h's are defined below.
+ * throws CoreError and converts at this boundary (the codes are sa_core.h's).
  */
 #pragma once
 
@@ -43,31 +42,12 @@
 
 #include "sa_core.h"
 
-/*
- * Result codes beyond sa_core.h's (which end at SA_ERR_INTERNAL = 4).  They
- * start at 16 so that codes added to sa_core.h meanwhile cannot collide;
- * once the extern "C" API for trees and checkpoints exists they belong in
- * sa_core.h, next to the others.  core_strerror() below describes them.
- */
-#ifndef SA_ERR_RANGE
-#define SA_ERR_RANGE 16			/* a leaf index or tree size is out of range */
-#endif
-#ifndef SA_ERR_VERIFY
-#define SA_ERR_VERIFY 17		/* a proof, root or signature does not verify */
-#endif
-#ifndef SA_ERR_SYNTAX
-#define SA_ERR_SYNTAX 18		/* malformed checkpoint, note, key or base64 text */
-#endif
-#ifndef SA_ERR_NO_KEY
-#define SA_ERR_NO_KEY 19		/* a note carries no signature by a known key */
-#endif
-
 namespace sensitive_audit
 {
 
 using Digest = std::array<uint8_t, SA_DIGEST_LEN>;
 
-/* Text for any result code: the codes above, else sa_strerror(code). */
+/* Text for any result code (sa_strerror does the same). */
 const char *core_strerror(int code) noexcept;
 
 /* SHA-256 of the empty string, the root of a tree of size 0 (RFC 6962 2.1). */

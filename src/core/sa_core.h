@@ -66,8 +66,13 @@ typedef struct sa_entry
 #define SA_ERR_CRYPTO 2
 #define SA_ERR_FORMAT 3			/* unsupported format version */
 #define SA_ERR_INTERNAL 4
+#define SA_ERR_RANGE 16			/* a leaf index or tree size is out of range */
+#define SA_ERR_VERIFY 17		/* a proof, root or signature does not verify */
+#define SA_ERR_SYNTAX 18		/* malformed checkpoint, note, key or base64 text */
+#define SA_ERR_NO_KEY 19		/* a note carries no signature by a known key */
+#define SA_ERR_SPACE 20			/* an output array is too small; the count needed is set */
 
-/* Human-readable text for a result code (static storage). */
+/* Human-readable text for any result code above (static storage). */
 const char *sa_strerror(int code);
 
 /*
@@ -120,6 +125,94 @@ int			sa_verifier_feed(sa_verifier *v, const sa_entry *e,
 int			sa_verifier_finish(sa_verifier *v);
 size_t		sa_verifier_nchains(const sa_verifier *v);
 int			sa_verifier_result(const sa_verifier *v, size_t i, sa_chain_result *out);
+
+/*
+ * Holding chains to what was recorded of them elsewhere (call before
+ * feeding).  expect_root: the first `size` entries of `chain` must have
+ * this Merkle root (a stored checkpoint's extension line); label names the
+ * checkpoint in problem texts ("checkpoint 7").  A chain shorter than
+ * size, or absent, fails with "cut:" or "missing:"; a prefix with another
+ * root fails with "rewritten:".  expect_node: a stored complete subtree of
+ * the chain's tree must match its entries.  Either makes the verifier
+ * build that chain's tree as entries stream by.
+ */
+int			sa_verifier_expect_root(sa_verifier *v, uint32_t chain, uint64_t size,
+									const uint8_t root[SA_DIGEST_LEN], const char *label);
+int			sa_verifier_expect_node(sa_verifier *v, uint32_t chain, uint32_t level,
+									uint64_t index, const uint8_t hash[SA_DIGEST_LEN]);
+
+/*
+ * Merkle trees (docs/FORMAT.md, section 9): one per chain, leaf i being
+ * entry seq i + 1.  A subtree is the complete level-`level` node at
+ * `index`, over leaves [index * 2^level, (index + 1) * 2^level).
+ */
+typedef struct sa_subtree
+{
+	uint32_t	level;
+	uint64_t	index;
+} sa_subtree;
+
+/* The leaf hash of an entry: SHA-256(0x00 || entry hash). */
+int			sa_merkle_leaf(const uint8_t entry_hash[SA_DIGEST_LEN], uint8_t out[SA_DIGEST_LEN]);
+
+/*
+ * The root of a complete subtree from its n children at one level (n a
+ * power of two, n >= 1; hashes holds n * 32 bytes, left to right).
+ */
+int			sa_merkle_perfect_root(const uint8_t *hashes, size_t n, uint8_t out[SA_DIGEST_LEN]);
+
+/* What to compute from stored subtrees. */
+#define SA_TREE_ROOT 0			/* a = tree size (b unused): its root */
+#define SA_TREE_INCLUSION 1		/* a = leaf index, b = tree size: audit path */
+#define SA_TREE_CONSISTENCY 2	/* a = old size, b = new size: consistency path */
+
+/*
+ * The complete subtrees the computation reads, in order (duplicates
+ * possible).  SA_ERR_SPACE when cap is too small, with *n set to the count
+ * needed; SA_ERR_RANGE for sizes or indexes out of range.
+ */
+int			sa_tree_plan(int what, uint64_t a, uint64_t b,
+						 sa_subtree *out, size_t cap, size_t *n);
+
+/*
+ * The computation, given the hashes of (at least) the planned subtrees:
+ * nodes[i] has the hash at hashes + 32 * i.  Writes *n hashes of 32 bytes
+ * to out (1 for SA_TREE_ROOT, the path otherwise); SA_ERR_SPACE as above.
+ */
+int			sa_tree_compute(int what, uint64_t a, uint64_t b,
+							const sa_subtree *nodes, const uint8_t *hashes, size_t nnodes,
+							uint8_t *out, size_t cap, size_t *n);
+
+/*
+ * Checkpoints (docs/FORMAT.md, section 9): a chain's size and root at
+ * checkpoint time.
+ */
+typedef struct sa_chain_head
+{
+	uint32_t	chain;
+	uint64_t	size;
+	uint8_t		root[SA_DIGEST_LEN];
+} sa_chain_head;
+
+#define SA_MAX_LOG_ID_LEN 128
+
+/*
+ * The checkpoint body for log_id and the chains (ascending; empty chains
+ * skipped), NUL-terminated in out.  SA_ERR_SPACE when cap < *len + 1.
+ */
+int			sa_checkpoint_body(const char *log_id, const sa_chain_head *chains, size_t n,
+							   char *out, size_t cap, size_t *len);
+
+/*
+ * Parses a signed note holding a checkpoint body (syntax only: signatures
+ * are not checked, there must be at least one) and checks the body's size
+ * and root against its chain lines.  log_id receives the log id
+ * (NUL-terminated, SA_MAX_LOG_ID_LEN + 1 bytes), chains the chain lines
+ * (SA_ERR_SPACE with *nchains set when cap is too small).  SA_ERR_SYNTAX or
+ * SA_ERR_VERIFY when the note is not a well-formed checkpoint.
+ */
+int			sa_checkpoint_parse(const char *note, size_t len, char *log_id, uint64_t *total,
+								sa_chain_head *chains, size_t cap, size_t *nchains);
 
 #ifdef __cplusplus
 }

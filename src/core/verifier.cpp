@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "core_error.hpp"
 #include "encoding.hpp"
@@ -91,7 +92,7 @@ ChainVerifier::state_for(uint32_t chain)
 	ChainState	st;
 
 	st.chain = chain;
-	return *chains_.insert(it, st);
+	return *chains_.insert(it, std::move(st));
 }
 
 void
@@ -116,9 +117,15 @@ ChainVerifier::feed(const sa_entry &e, const uint8_t *stored_hash,
 	 * would be judged from a partial run of entries, so it is reported
 	 * rather than silently merged.
 	 */
-	const bool	behind = !interleaved_ && !chains_.empty() && e.chain < chains_.back().chain;
-	const uint32_t highest = behind ? chains_.back().chain : e.chain;
+	const bool	behind = !interleaved_ && fed_ && e.chain < highest_fed_;
+	const uint32_t highest = behind ? highest_fed_ : e.chain;
 	ChainState &st = state_for(e.chain);
+
+	if (!behind)
+	{
+		fed_ = true;
+		highest_fed_ = e.chain;
+	}
 
 	st.entries++;
 	if (st.failed)
@@ -241,6 +248,142 @@ ChainVerifier::check(ChainState &st, const sa_entry &e,
 
 	st.last_seq = e.seq;
 	std::memcpy(st.last_hash, stored_hash, SA_DIGEST_LEN);
+	if (st.tree)
+		grow_tree(st, stored_hash);
+}
+
+void
+ChainVerifier::need_tree(ChainState &st)
+{
+	if (st.tree)
+		return;
+	if (st.entries != 0)
+		throw CoreError(SA_ERR_INTERNAL);	/* expectations come before entries */
+	st.tree = MerkleBuilder::create();
+	if (!st.tree)
+		throw CoreError(SA_ERR_NOMEM);
+}
+
+void
+ChainVerifier::expect_root(uint32_t chain, uint64_t size, const Digest &root, std::string label)
+{
+	if (finished_ || size == 0)
+		throw CoreError(SA_ERR_INTERNAL);
+	ChainState &st = state_for(chain);
+
+	need_tree(st);
+	ChainState::Target t{size, root, std::move(label)};
+	auto		at = std::upper_bound(st.targets.begin(), st.targets.end(), size,
+									  [](uint64_t sz, const ChainState::Target &x) {
+										  return sz < x.size;
+									  });
+
+	st.targets.insert(at, std::move(t));
+}
+
+void
+ChainVerifier::expect_node(uint32_t chain, Subtree node, const Digest &hash)
+{
+	if (finished_ || node.level >= 64 || node.index >= (uint64_t{1} << 56))
+		throw CoreError(SA_ERR_INTERNAL);
+	ChainState &st = state_for(chain);
+
+	need_tree(st);
+	st.nodes[node_key(node)] = hash;
+}
+
+/*
+ * The entry at seq passed every check: extend the chain's tree, compare the
+ * nodes it completed with the stored ones, and the root with every target
+ * of this size.
+ */
+void
+ChainVerifier::grow_tree(ChainState &st, const uint8_t entry_hash[SA_DIGEST_LEN])
+{
+	if (st.tree->append_entry(entry_hash) != SA_OK)
+		throw CoreError(SA_ERR_CRYPTO);
+	if (!st.nodes.empty())
+	{
+		for (size_t i = 0; i < st.tree->completed_count(); i++)
+		{
+			const Subtree node = st.tree->completed(i);
+			auto		it = st.nodes.find(node_key(node));
+
+			if (it == st.nodes.end())
+				continue;
+			const bool	same = it->second == st.tree->completed_hash(i);
+
+			st.nodes.erase(it);
+			if (!same)
+			{
+				fail(st, node.first_leaf() + 1,
+					 format_text("rewritten: entries %" PRIu64 "..%" PRIu64
+								 " do not have the root stored for them (tree node level %u, index %" PRIu64 ")",
+								 node.first_leaf() + 1, node.first_leaf() + node.leaf_count(),
+								 node.level, node.index));
+				return;
+			}
+		}
+	}
+	while (st.next_target < st.targets.size()
+		   && st.targets[st.next_target].size == st.last_seq)
+	{
+		const ChainState::Target &t = st.targets[st.next_target++];
+		Digest		root;
+
+		if (st.tree->root(root) != SA_OK)
+			throw CoreError(SA_ERR_CRYPTO);
+		if (root != t.root)
+		{
+			fail(st, t.size,
+				 format_text("rewritten: entries 1..%" PRIu64 " do not have the root %s recorded",
+							 t.size, t.label.c_str()));
+			return;
+		}
+	}
+}
+
+void
+ChainVerifier::finish()
+{
+	if (finished_)
+		return;
+	finished_ = true;
+	for (ChainState &st : chains_)
+	{
+		if (st.failed)
+			continue;
+		if (st.next_target < st.targets.size())
+		{
+			const ChainState::Target &t = st.targets.back();
+
+			if (st.last_seq == 0)
+				fail(st, 1, format_text("missing: %s recorded %" PRIu64 " entries, the chain has none",
+										t.label.c_str(), t.size));
+			else
+				fail(st, st.last_seq + 1,
+					 format_text("cut: %s recorded %" PRIu64 " entries, the chain has %" PRIu64,
+								 t.label.c_str(), t.size, st.last_seq));
+			continue;
+		}
+		if (!st.nodes.empty())
+		{
+			/* the stored node reaching furthest */
+			uint64_t	end = 0;
+
+			for (const auto &kv : st.nodes)
+			{
+				const Subtree node{static_cast<unsigned>(kv.first >> 56),
+					kv.first & ((uint64_t{1} << 56) - 1)};
+
+				end = std::max(end, node.first_leaf() + node.leaf_count());
+			}
+			if (end > st.last_seq)
+				fail(st, st.last_seq + 1,
+					 format_text("cut: the stored tree covers %" PRIu64 " entries, the chain has %" PRIu64,
+								 end, st.last_seq));
+		}
+	}
 }
 
 sa_chain_result

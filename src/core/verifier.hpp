@@ -20,10 +20,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "digest.hpp"
+#include "merkle.hpp"
 #include "sa_core.h"
 
 namespace sensitive_audit
@@ -45,7 +48,11 @@ public:
 	 */
 	void		feed(const sa_entry &e, const uint8_t *stored_hash,
 					 size_t stored_hash_len);
-	void		finish() { finished_ = true; }
+	void		finish();
+	/* See sa_verifier_expect_root and sa_verifier_expect_node (sa_core.h). */
+	void		expect_root(uint32_t chain, uint64_t size, const Digest &root,
+							std::string label);
+	void		expect_node(uint32_t chain, Subtree node, const Digest &hash);
 	/* Entries of different chains may come interleaved (see sa_core.h). */
 	void		allow_interleaved() { interleaved_ = true; }
 
@@ -64,7 +71,27 @@ private:
 		bool		failed = false;
 		uint64_t	first_bad_seq = 0;
 		const char *problem = nullptr;
+
+		/*
+		 * Built over the entries that passed when the chain is held to
+		 * checkpoints or stored nodes; targets sorted by size, the next one
+		 * to reach at targets[next_target].
+		 */
+		struct Target
+		{
+			uint64_t	size;
+			Digest		root;
+			std::string label;
+		};
+		std::unique_ptr<MerkleBuilder> tree;
+		std::vector<Target> targets;
+		size_t		next_target = 0;
+		std::unordered_map<uint64_t, Digest> nodes;	/* by node_key() */
 	};
+
+	static uint64_t node_key(Subtree s) { return (uint64_t{s.level} << 56) | s.index; }
+	void		need_tree(ChainState &st);
+	void		grow_tree(ChainState &st, const uint8_t entry_hash[SA_DIGEST_LEN]);
 
 	/* SHA-256 of the canonical encoding of e, with the verifier's buffers. */
 	void		entry_hash(const sa_entry &e, uint8_t out[SA_DIGEST_LEN]);
@@ -79,6 +106,8 @@ private:
 										 * the highest chain seen */
 	bool		finished_ = false;
 	bool		interleaved_ = false;
+	bool		fed_ = false;		/* any entry fed yet */
+	uint32_t	highest_fed_ = 0;	/* the highest chain fed so far */
 
 	/*
 	 * Problem texts handed out through sa_chain_result.  A deque never moves

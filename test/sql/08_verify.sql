@@ -43,3 +43,27 @@ EXCEPTION WHEN data_corrupted THEN
 	RAISE NOTICE 'verify_or_raise() raised data_corrupted';
 END;
 $$;
+
+-- Contexts beyond maintenance_work_mem are read as entries need them, with the
+-- same results (test/t/011_verify_memory.pl checks the memory and tampering).
+CREATE TABLE many_ctx (id int PRIMARY KEY, v text);
+SELECT sensitive_audit.tag('many_ctx', 'v');
+DO $$
+BEGIN
+	FOR i IN 1..3000 LOOP
+		PERFORM set_config('application_name', 'app ' || i || ' ' || repeat('x', 50), true);
+		INSERT INTO many_ctx VALUES (i, 'v' || i);
+	END LOOP;
+END;
+$$;
+RESET application_name;
+SELECT count(DISTINCT application_name) AS app_names FROM sensitive_audit.log WHERE table_name = 'many_ctx';
+CREATE TEMP TABLE verified AS SELECT * FROM sensitive_audit.verify();
+SET maintenance_work_mem = '1MB';
+CREATE TEMP TABLE verified_small AS SELECT * FROM sensitive_audit.verify();
+RESET maintenance_work_mem;
+SELECT sum(entries) = (SELECT count(*) FROM sensitive_audit.log_entries) AS all_entries,
+	   (SELECT count(*) FROM (SELECT * FROM verified EXCEPT SELECT * FROM verified_small) d) AS differences
+  FROM verified_small;
+SELECT sensitive_audit.untag('many_ctx', 'v');
+DROP TABLE many_ctx;

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# bench/guardrails.sh — what a guardrail costs on the write path.
+#
+# The single-row UPDATE of a tagged column (bench/pgbench/upd_tagged.sql, 4 clients) on four
+# copies of the same table, interleaved and repeated, against one throwaway cluster
+# (scripts/lib.sh, the library preloaded as in the tests):
+#   plain    no auditing
+#   sa       sensitive_audit.tag() on name, ssn, balance
+#   policy   the same, and a policy on balance with every rule: allowed roles (the role
+#            updating is a member), at most 1000 rows per statement, at most 10^12 rows per
+#            hour, action block
+#   alert    the same policy with action alert (never triggered: the rules hold)
+# reported as median tps and as ratios to the unaudited table measured in the same run.
+#
+# Usage: bench/guardrails.sh [--duration S] [--reps N] [--no-build]
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib.sh
+source "$BENCH_DIR/../scripts/lib.sh"
+
+DURATION=10
+REPS=3
+BUILD=1
+COMMAND_LINE="bench/guardrails.sh $*"
+while [ $# -gt 0 ]; do
+	case $1 in
+		--duration) DURATION=$2; shift 2 ;;
+		--reps) REPS=$2; shift 2 ;;
+		--no-build) BUILD=0; shift ;;
+		-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+		*) sa_die "unknown option $1" ;;
+	esac
+done
+
+if [ "$BUILD" = 1 ]; then
+	sa_install_deps
+	sa_build_and_install
+fi
+sa_pick_user
+WORK=$(sa_mktemp_dir)
+trap 'sa_cluster_stop; rm -rf "$WORK"' EXIT
+sa_cluster_start "$WORK" >&2
+
+q() { sa_psql -v ON_ERROR_STOP=1 -Atq "$@"; }
+cp "$BENCH_DIR/setup.sql" "$BENCH_DIR/plpgsql_chain.sql" "$WORK/"
+if sa_is_root; then chown "$SA_USER": "$WORK"/*.sql; fi
+q -c 'CREATE EXTENSION pgcrypto' -c 'CREATE EXTENSION sensitive_audit' \
+	-f "$WORK/plpgsql_chain.sql" -f "$WORK/setup.sql" -c 'CREATE ROLE bench_payroll' \
+	-c 'GRANT bench_payroll TO postgres' >/dev/null
+VARIANTS="plain sa policy alert"
+for v in $VARIANTS; do
+	kind=$v
+	[ "$v" = plain ] || kind=sa
+	q -c "SELECT bench_create_table('t_$v', 100000)" -c "SELECT bench_instrument('t_$v', '$kind')" >/dev/null 2>&1
+	sed "s/@T@/t_$v/g" "$BENCH_DIR/pgbench/upd_tagged.sql" | sa_as_user tee "$WORK/upd.$v.sql" >/dev/null
+done
+q -c "SELECT sensitive_audit.set_policy('t_policy', 'balance', ARRAY['bench_payroll'], 1000, 1000000000000, 'block')" \
+	-c "SELECT sensitive_audit.set_policy('t_alert', 'balance', ARRAY['bench_payroll'], 1000, 1000000000000, 'alert')" \
+	-c 'VACUUM ANALYZE' -c 'CHECKPOINT' >/dev/null
+tps() {
+	sa_as_user PGHOST="$SA_SOCKDIR" PGPORT="$SA_PORT_USED" PGUSER="$SA_PGUSER" PGDATABASE=postgres \
+		pgbench -n -M prepared -T "$DURATION" -c 4 -j 2 -D rows=100000 -f "$WORK/upd.$1.sql" 2>/dev/null |
+		awk '/^tps/ { print int($3) }'
+}
+results=()
+for rep in $(seq 1 "$REPS"); do
+	for v in $VARIANTS; do
+		results+=("$rep $v $(tps "$v")")
+	done
+done
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+declare -A M
+for v in $VARIANTS; do
+	M[$v]=$(printf '%s\n' "${results[@]}" | awk -v v="$v" '$2 == v { print $3 }' | median)
+done
+r() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+cat <<EOT
+## Guardrails on the write path ($(date -u '+%Y-%m-%d'), \`$COMMAND_LINE\`)
+
+Single-row UPDATE of a tagged column, 4 clients, ${DURATION} s x $REPS, medians:
+
+| variant | tps | ratio to unaudited |
+| --- | --- | --- |
+| unaudited | ${M[plain]} | 1.00 |
+| tagged | ${M[sa]} | $(r "${M[sa]}" "${M[plain]}") |
+| tagged, a policy with every rule (block) | ${M[policy]} | $(r "${M[policy]}" "${M[plain]}") |
+| tagged, the same policy (alert) | ${M[alert]} | $(r "${M[alert]}" "${M[plain]}") |
+
+Runs: $(printf '%s; ' "${results[@]}")
+EOT
