@@ -1,4 +1,4 @@
-# 008_large_transactions.pl — a transaction's pending entries stay within
+# 012_large_transactions.pl — a transaction's pending entries stay within
 # sensitive_audit.pending_memory, spilling to a temporary file:
 #  - one transaction of three million entries under a 1MB budget: the
 #    backend's peak memory (VmHWM) stays within the budget plus what the same
