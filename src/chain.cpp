@@ -2,8 +2,9 @@
  * chain.cpp — linking a committing transaction's entries into a chain.
  *
  * Design (DESIGN invariants 4 and 5):
- *  - Writers never serialize while they work: entries wait in transaction
- *    memory (pending.cpp) until the transaction is about to commit.
+ *  - Writers never serialize while they work: entries wait in the pending
+ *    queue (pending.cpp: bounded memory, then a temporary file) until the
+ *    transaction is about to commit; linking reads them back in order.
  *  - At XACT_EVENT_PRE_COMMIT (or PRE_PREPARE) the transaction picks one of
  *    sensitive_audit.chains chains, takes that chain's lock, reads the
  *    chain's head (last seq and hash) from the log's primary key, hashes its

@@ -3,8 +3,9 @@
  *
  * The flow of one audited change:
  *   capture.cpp   row and TRUNCATE triggers turn a change into pending
- *                 entries, held in transaction memory;
- *   pending.cpp   the pending queue, which forgets what an aborted
+ *                 entries;
+ *   pending.cpp   the pending queue, in bounded memory (spilling to a
+ *                 temporary file), which forgets what an aborted
  *                 subtransaction queued;
  *   chain.cpp     at pre-commit (or PREPARE) the queue is linked into one
  *                 chain, hashed by the C++ core and written to the log;
