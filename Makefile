@@ -1,4 +1,6 @@
-# sensitive_audit — PGXS build.
+# sensitive_audit — PGXS build of the extension, and (in cli/, its own
+# Makefile) the command-line program sensitive-audit; make, make install and
+# make clean cover both, as pg_repack's top-level Makefile covers bin/ and lib/.
 #
 # C++ under PGXS has a few traps, each handled below:
 #  - PGXS knows how to compile .cpp files but not to link libstdc++: add it.
@@ -40,13 +42,30 @@ override with_llvm = no
 include $(PGXS)
 
 # ---------------------------------------------------------------------------
-# Unit tests of the pure C++ core (GoogleTest); no PostgreSQL needed.
+# The command-line program (cli/).
+CLI_MAKE = $(MAKE) -C cli PG_CONFIG='$(PG_CONFIG)' $(if $(WERROR),WERROR=1)
+
+.PHONY: cli cli-install cli-clean
+all: cli
+install: cli-install
+clean: cli-clean
+cli:
+	+$(CLI_MAKE) all
+cli-install:
+	+$(CLI_MAKE) install
+cli-clean:
+	+$(CLI_MAKE) clean
+
+# ---------------------------------------------------------------------------
+# Unit tests of the pure C++ core and of the program's parts that need no
+# database (GoogleTest); no PostgreSQL needed.
 UNIT_SRCS = $(sort $(wildcard test/unit/*.cpp))
 CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
+CLI_PURE_SRCS = cli/scan.cpp cli/files.cpp cli/verify.cpp cli/report.cpp
 
-test/unit/unit_tests: $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.h src/core/*.hpp)
-	$(CXX) -std=c++17 -O2 -g -Wall -Wextra $(if $(WERROR),-Werror) -I$(srcdir)/src \
-		-o $@ $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main -lpthread -lcrypto
+test/unit/unit_tests: $(UNIT_SRCS) $(CORE_SRCS) $(CLI_PURE_SRCS) $(wildcard src/core/*.h src/core/*.hpp cli/*.hpp test/unit/*.hpp)
+	$(CXX) -std=c++17 -O2 -g -Wall -Wextra $(if $(WERROR),-Werror) -I$(srcdir)/src -I$(srcdir) \
+		-o $@ $(UNIT_SRCS) $(CORE_SRCS) $(CLI_PURE_SRCS) -lgtest -lgtest_main -lpthread -lcrypto
 
 .PHONY: unittest
 unittest: test/unit/unit_tests

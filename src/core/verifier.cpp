@@ -110,6 +110,7 @@ ChainVerifier::feed(const sa_entry &e, const uint8_t *stored_hash,
 {
 	if (finished_)
 		throw CoreError(SA_ERR_INTERNAL);
+	last_passed_ = false;
 
 	/*
 	 * The highest chain seen so far is always the last one kept.  An entry
@@ -250,6 +251,23 @@ ChainVerifier::check(ChainState &st, const sa_entry &e,
 	std::memcpy(st.last_hash, stored_hash, SA_DIGEST_LEN);
 	if (st.tree)
 		grow_tree(st, stored_hash);
+	last_passed_ = !st.failed;
+}
+
+void
+ChainVerifier::resume_chain(uint32_t chain, uint64_t last_seq,
+							const uint8_t last_hash[SA_DIGEST_LEN])
+{
+	if (finished_)
+		throw CoreError(SA_ERR_INTERNAL);
+
+	ChainState &st = state_for(chain);
+
+	/* Before any entry of the chain, and not with a tree to grow. */
+	if (st.entries != 0 || st.last_seq != 0 || st.tree)
+		throw CoreError(SA_ERR_INTERNAL);
+	st.last_seq = last_seq;
+	std::memcpy(st.last_hash, last_hash, SA_DIGEST_LEN);
 }
 
 void

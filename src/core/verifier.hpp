@@ -56,6 +56,17 @@ public:
 	/* Entries of different chains may come interleaved (see sa_core.h). */
 	void		allow_interleaved() { interleaved_ = true; }
 
+	/*
+	 * Continues a chain already verified up to last_seq, whose entry there
+	 * has the stored hash last_hash (an incremental run starting from a
+	 * checkpoint).  Call before feeding that chain's entries; its entry
+	 * count then counts only the entries fed.
+	 */
+	void		resume_chain(uint32_t chain, uint64_t last_seq,
+							 const uint8_t last_hash[SA_DIGEST_LEN]);
+	/* Whether the entry fed last passed every check. */
+	bool		last_passed() const { return last_passed_; }
+
 	size_t		nchains() const { return chains_.size(); }
 	/* Chains are kept in ascending chain order; i < nchains(). */
 	sa_chain_result result(size_t i) const;
@@ -108,6 +119,7 @@ private:
 	bool		interleaved_ = false;
 	bool		fed_ = false;		/* any entry fed yet */
 	uint32_t	highest_fed_ = 0;	/* the highest chain fed so far */
+	bool		last_passed_ = false;	/* the entry fed last passed */
 
 	/*
 	 * Problem texts handed out through sa_chain_result.  A deque never moves
