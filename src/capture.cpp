@@ -328,7 +328,7 @@ canonical_text(ColumnInfo *col, Datum value)
 	return result;
 }
 
-/* Canonical text of column col in tuple, or NULL; copied into the queue. */
+/* Canonical text of column col in tuple, or NULL; palloc'd. */
 static const char *
 column_text(ColumnInfo *col, HeapTuple tuple, TupleDesc desc, int *len)
 {
@@ -343,10 +343,7 @@ column_text(ColumnInfo *col, HeapTuple tuple, TupleDesc desc, int *len)
 	char	   *text = canonical_text(col, value);
 
 	*len = (int) strlen(text);
-	const char *copy = sa_pending_strdup(text, *len);
-
-	pfree(text);
-	return copy;
+	return text;
 }
 
 /*
@@ -385,15 +382,10 @@ row_key_json(RelationInfo *info, HeapTuple tuple, TupleDesc desc, int *len)
 	return buf.data;
 }
 
-/* The same, copied into the queue. */
 static const char *
 row_key_text(RelationInfo *info, HeapTuple tuple, TupleDesc desc, int *len)
 {
-	char	   *json = row_key_json(info, tuple, desc, len);
-	const char *copy = sa_pending_strdup(json, *len);
-
-	pfree(json);
-	return copy;
+	return row_key_json(info, tuple, desc, len);
 }
 
 /*
@@ -422,25 +414,28 @@ sa_row_texts(Relation rel, HeapTuple tuple, char **key, const char ***columns, c
 	return info->ncols;
 }
 
+/* Queue one entry; the queue copies what it needs of the texts. */
 static void
 queue_entry(RelationInfo *info, ColumnInfo *col, const char *operation, TimestampTz when,
 			const char *key, int keylen,
 			const char *oldv, int oldlen, const char *newv, int newlen)
 {
-	PendingEntry *e = sa_pending_new(when);
+	PendingEntry e;
 
-	sa_pending_set_shared(e, PF_OPERATION, operation, (int) strlen(operation));
-	sa_pending_set_shared(e, PF_TABLE_SCHEMA, info->schema, (int) strlen(info->schema));
-	sa_pending_set_shared(e, PF_TABLE_NAME, info->relname, (int) strlen(info->relname));
+	sa_pending_init(&e, when);
+	sa_pending_set_shared(&e, PF_OPERATION, operation, (int) strlen(operation));
+	sa_pending_set_shared(&e, PF_TABLE_SCHEMA, info->schema, (int) strlen(info->schema));
+	sa_pending_set_shared(&e, PF_TABLE_NAME, info->relname, (int) strlen(info->relname));
 	if (col != nullptr)
-		sa_pending_set_shared(e, PF_COLUMN_NAME, col->name, col->namelen);
-	sa_pending_set_shared(e, PF_ROW_KEY, key, keylen);
-	sa_pending_set_shared(e, PF_ROW_KEY_SOURCE, info->key_source, (int) strlen(info->key_source));
-	sa_pending_set_shared(e, PF_OLD_VALUE, oldv, oldlen);
-	sa_pending_set_shared(e, PF_NEW_VALUE, newv, newlen);
+		sa_pending_set_shared(&e, PF_COLUMN_NAME, col->name, col->namelen);
+	sa_pending_set_shared(&e, PF_ROW_KEY, key, keylen);
+	sa_pending_set_shared(&e, PF_ROW_KEY_SOURCE, info->key_source, (int) strlen(info->key_source));
+	sa_pending_set_shared(&e, PF_OLD_VALUE, oldv, oldlen);
+	sa_pending_set_shared(&e, PF_NEW_VALUE, newv, newlen);
 	if (col != nullptr)
-		sa_pending_set_shared(e, PF_VALUE_TYPE, col->type_name, (int) strlen(col->type_name));
-	sa_pending_fill_who(e);
+		sa_pending_set_shared(&e, PF_VALUE_TYPE, col->type_name, (int) strlen(col->type_name));
+	sa_pending_fill_who(&e);
+	sa_pending_add(&e);
 }
 
 /* Hold one changed column of a row to its guardrail. */

@@ -2,8 +2,9 @@
  * chain.cpp — linking a committing transaction's entries into a chain.
  *
  * Design (DESIGN invariants 4 and 5):
- *  - Writers never serialize while they work: entries wait in transaction
- *    memory (pending.cpp) until the transaction is about to commit.
+ *  - Writers never serialize while they work: entries wait in the pending
+ *    queue (pending.cpp: bounded memory, then a temporary file) until the
+ *    transaction is about to commit; linking reads them back in order.
  *  - At XACT_EVENT_PRE_COMMIT (or PRE_PREPARE) the transaction picks one of
  *    sensitive_audit.chains chains, takes that chain's lock, reads the
  *    chain's head (last seq and hash) from the log's primary key, hashes its
@@ -29,6 +30,10 @@
  */
 #include "sensitive_audit.hpp"
 
+extern "C" {
+#include "access/twophase.h"
+}
+
 /* The lock tag for one chain: an advisory-lock tag in a key space users'
  * pg_advisory_* functions cannot reach (their field4 is 1 or 2). */
 #define SA_LOCK_KEY1 0x53415544 /* "SAUD" */
@@ -40,6 +45,50 @@ void
 chain_locktag(LOCKTAG *tag, int chain)
 {
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, SA_LOCK_KEY1, (uint32) chain, SA_LOCK_FIELD4);
+}
+
+/*
+ * A committer has waited `waited_ms` for a free chain: if prepared
+ * transactions hold any of them, say so, once per commit.  A WARNING, so
+ * that both the waiting client (whose COMMIT is slow for a reason it cannot
+ * see) and the server log get it; ordinary committers holding every chain
+ * for a moment are contention, not a problem, and stay silent.  A prepared
+ * transaction's lock is held under the virtual transaction id it had before
+ * it prepared, which twophase.c maps to its xid.
+ */
+void
+warn_prepared_holders(int nchains, int waited_ms)
+{
+	int			held = 0;
+	LOCKTAG		tag;
+
+	for (int i = 0; i < nchains; i++)
+	{
+		int			count = 0;
+
+		chain_locktag(&tag, i);
+
+		VirtualTransactionId *holders = GetLockConflicts(&tag, ExclusiveLock, &count);
+
+		for (int h = 0; h < count; h++)
+		{
+			bool		more = false;
+
+			if (VirtualTransactionIdIsRecoveredPreparedXact(holders[h])
+				|| TransactionIdIsValid(TwoPhaseGetXidByVirtualXID(holders[h], &more)))
+			{
+				held++;
+				break;
+			}
+		}
+	}
+	if (held > 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("commit has waited more than %d ms for an audit chain, %d of %d chains being held by prepared transactions",
+						waited_ms, held, nchains),
+				 errdetail("A prepared transaction keeps its audit chain until COMMIT PREPARED or ROLLBACK PREPARED."),
+				 errhint("End the transactions listed in pg_prepared_xacts, or set sensitive_audit.chains above max_prepared_transactions.")));
 }
 
 /* Lock a chain for the rest of the transaction; return its number. */
@@ -63,6 +112,9 @@ lock_some_chain(void)
 	 * keeps it for a long time while others free theirs.  The wait can be
 	 * cancelled.
 	 */
+	TimestampTz wait_start = 0;
+	bool		warned = false;
+
 	for (long delay_ms = 1;; delay_ms = Min(delay_ms * 2, 10))
 	{
 		for (int i = 0; i < nchains; i++)
@@ -72,6 +124,15 @@ lock_some_chain(void)
 			chain_locktag(&tag, chain);
 			if (LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
 				return chain;
+		}
+		if (wait_start == 0)
+			wait_start = GetCurrentTimestamp();
+		else if (!warned && sa_prepared_wait_warning >= 0
+				 && TimestampDifferenceExceeds(wait_start, GetCurrentTimestamp(),
+											   sa_prepared_wait_warning))
+		{
+			warn_prepared_holders(nchains, sa_prepared_wait_warning);
+			warned = true;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, delay_ms,
 						 PG_WAIT_EXTENSION);
@@ -201,10 +262,9 @@ struct LinkState
 	uint64		seq;
 	uint8_t		prev[SA_DIGEST_LEN];
 	FullTransactionId fxid;
-	const int64 *context_ids;	/* the pending entries' contexts, in order */
-	int			next_entry;
+	const int64 *context_ids;	/* stored ids of the pending contexts */
 	MemoryContext rowcxt;		/* the batch's values; reset after each flush */
-	const char *last_key;		/* row keys are shared by a row's entries */
+	bool		last_key_valid; /* row keys are shared by a row's entries */
 	Datum		last_key_jsonb;
 };
 
@@ -244,7 +304,22 @@ flush_batch(LinkState *st)
 {
 	if (st->nslots == 0)
 		return;
+
+	/*
+	 * Whatever inserting allocates goes with the batch.  The slots are the
+	 * table's own kind, so each holds its heap tuple and frees it when
+	 * cleared (a virtual slot would make heap_multi_insert leave a copy of
+	 * every tuple in the current context: memory growing with the commit).
+	 */
+	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
+
 	/* a large commit can be cancelled while it links: its entries go with it */
+	if (sa_link_delay > 0)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sa_link_delay,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
 	CHECK_FOR_INTERRUPTS();
 	/* most commits link one entry: the plain insert path is lighter then */
 	if (st->nslots == 1)
@@ -266,12 +341,13 @@ flush_batch(LinkState *st)
 		ExecClearTuple(st->slots[i]);
 	st->nslots = 0;
 	st->batch_bytes = 0;
-	st->last_key = nullptr;		/* its jsonb lived in the batch's memory */
+	st->last_key_valid = false; /* its jsonb lived in the batch's memory */
+	MemoryContextSwitchTo(old);
 	MemoryContextReset(st->rowcxt);
 }
 
 void
-link_one(const PendingEntry *e, void *arg)
+link_one(const PendingEntry *e, int context, bool key_repeated, void *arg)
 {
 	LinkState  *st = (LinkState *) arg;
 	sa_entry	entry;
@@ -313,7 +389,7 @@ link_one(const PendingEntry *e, void *arg)
 		MemoryContext keep = MemoryContextSwitchTo(st->estate->es_query_cxt);
 
 		st->slots[st->nslots] = ExecInitExtraTupleSlot(st->estate, RelationGetDescr(st->log),
-													   &TTSOpsVirtual);
+													   table_slot_callbacks(st->log));
 		MemoryContextSwitchTo(keep);
 	}
 
@@ -328,16 +404,16 @@ link_one(const PendingEntry *e, void *arg)
 	v[EA_SEQ] = Int64GetDatum((int64) entry.seq);
 	v[EA_TXID] = FullTransactionIdGetDatum(st->fxid);
 	v[EA_EVENT_TIME] = TimestampTzGetDatum(e->event_time);
-	v[EA_CONTEXT] = Int64GetDatum(st->context_ids[st->next_entry++]);
+	v[EA_CONTEXT] = Int64GetDatum(st->context_ids[context]);
 	v[EA_FORMAT] = Int16GetDatum((int16) entry.format);
 	if (e->f[PF_ROW_KEY].str == nullptr)
 		n[EA_ROW_KEY] = true;
 	else
 	{
-		if (e->f[PF_ROW_KEY].str != st->last_key)
+		if (!key_repeated || !st->last_key_valid)
 		{
 			st->last_key_jsonb = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->f[PF_ROW_KEY].str));
-			st->last_key = e->f[PF_ROW_KEY].str;
+			st->last_key_valid = true;
 		}
 		v[EA_ROW_KEY] = st->last_key_jsonb;
 	}
@@ -400,7 +476,6 @@ sa_link_pending(bool preparing)
 
 	SaStorage	storage;
 	LinkState	st;
-	int			n = 0;
 
 	sa_storage_relids(&storage);
 
@@ -411,10 +486,8 @@ sa_link_pending(bool preparing)
 	memset(&st, 0, sizeof(st));
 	st.hasher = get_hasher();
 
-	/* the shared fields first, before any chain is held */
-	n = sa_pending_count();
-
-	int64	   *ids = (int64 *) palloc(sizeof(int64) * n);
+	/* the shared fields first, before any chain is held: one id per pending context */
+	int64	   *ids = (int64 *) palloc(sizeof(int64) * Max(sa_pending_ncontexts(), 1));
 
 	sa_contexts_resolve(&storage, ids);
 	st.context_ids = ids;

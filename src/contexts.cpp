@@ -107,20 +107,6 @@ encoding_key(StringInfo buf)
 	return hash_bytes_extended((const unsigned char *) buf->data, buf->len, 0);
 }
 
-bool
-same_fields(const PendingEntry *a, const PendingEntry *b)
-{
-	for (int i = 0; i < SA_CONTEXT_NFIELDS; i++)
-	{
-		const PendingStr *x = &a->f[sa_context_fields[i]];
-		const PendingStr *y = &b->f[sa_context_fields[i]];
-
-		if (x->str != y->str || x->len != y->len)
-			return false;
-	}
-	return true;
-}
-
 /*
  * The cache may be reset by a relcache invalidation whenever the catalogs
  * are read (opening a relation, say): every use goes through ensure_cache().
@@ -388,136 +374,20 @@ resolve_in_table(ContextSink *s, StringInfo enc, uint64 key)
 	}
 }
 
-struct Miss
-{
-	uint64		key;
-	int			len;
-	char	   *bytes;
-	int			next;			/* another miss with the same key, or -1 */
-};
-
-/* Misses by key: the first of the misses with that key. */
-struct MissSlot
-{
-	uint64		key;			/* hash key; must be first */
-	int			first;
-};
-
-struct ResolveState
-{
-	int64		prev_id;
-	const SaStorage *storage;
-	int64	   *ids;
-	bool	   *known;
-	int			i;
-	const PendingEntry *prev;
-	bool		prev_known;
-	StringInfoData enc;
-	Miss	   *misses;
-	int			nmisses;
-	int			maxmisses;
-	HTAB	   *miss_slots;		/* made with the first miss */
-	bool		second_pass;
-	ContextSink sink;
-};
-
-/* Note a context to look up in the table (once per transaction). */
-void
-add_miss(ResolveState *st, uint64 key)
-{
-	bool		found;
-
-	if (st->miss_slots == nullptr)
-	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(uint64);
-		ctl.entrysize = sizeof(MissSlot);
-		ctl.hcxt = CurrentMemoryContext;
-		st->miss_slots = hash_create("sensitive_audit new contexts", 16, &ctl,
-									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-
-	MissSlot   *slot = (MissSlot *) hash_search(st->miss_slots, &key, HASH_ENTER, &found);
-
-	for (int m = found ? slot->first : -1; m >= 0; m = st->misses[m].next)
-		if (st->misses[m].len == st->enc.len
-			&& memcmp(st->misses[m].bytes, st->enc.data, st->enc.len) == 0)
-			return;
-	if (st->nmisses == st->maxmisses)
-	{
-		st->maxmisses = Max(8, 2 * st->maxmisses);
-		st->misses = st->misses ? (Miss *) repalloc(st->misses, sizeof(Miss) * st->maxmisses)
-			: (Miss *) palloc(sizeof(Miss) * st->maxmisses);
-	}
-
-	Miss	   *m = &st->misses[st->nmisses];
-
-	m->key = key;
-	m->len = st->enc.len;
-	m->bytes = (char *) palloc(Max(st->enc.len, 1));
-	memcpy(m->bytes, st->enc.data, st->enc.len);
-	m->next = found ? slot->first : -1;
-	slot->first = st->nmisses++;
-}
-
-void
-resolve_one(const PendingEntry *e, void *arg)
-{
-	ResolveState *st = (ResolveState *) arg;
-	int			i = st->i++;
-	const PendingEntry *prev = st->prev;
-
-	st->prev = e;
-	if (st->known[i])
-	{
-		/* second pass: resolved the first time */
-		st->prev_id = st->ids[i];
-		st->prev_known = true;
-		return;
-	}
-	/* a row's entries and a statement's rows mostly share every text */
-	if (prev != nullptr && st->prev_known && same_fields(e, prev))
-	{
-		st->ids[i] = st->prev_id;
-		st->known[i] = true;
-		return;
-	}
-	encode_pending(&st->enc, e);
-
-	uint64		key = encoding_key(&st->enc);
-	CachedContext *c = cache_lookup(&st->enc, key);
-
-	st->prev_known = false;
-	if (c != nullptr)
-		st->ids[i] = c->id;
-	else if (st->second_pass)
-	{
-		/* only when two new contexts of this transaction share a key */
-		st->ids[i] = resolve_in_table(&st->sink, &st->enc, key);
-	}
-	else
-	{
-		add_miss(st, key);
-		return;
-	}
-	st->known[i] = st->prev_known = true;
-	st->prev_id = st->ids[i];
-}
-
 }							/* namespace */
 
 /*
- * Set ids[i] to the context id of the i-th pending entry, storing the
- * contexts not stored yet.  Runs in the caller's (short-lived) memory
- * context, before the chain lock is taken.
+ * Set ids[i] to the stored id of the transaction's pending context i
+ * (pending.cpp interns them: each is distinct), storing the contexts not
+ * stored yet.  Runs in the caller's (short-lived) memory context, before
+ * the chain lock is taken.  Work and memory are per context, not per entry.
  */
 void
 sa_contexts_resolve(const SaStorage *s, int64 *ids)
 {
-	ResolveState st;
-	int			n = 0;
+	ContextSink sink;
+	StringInfoData enc;
+	int			n = sa_pending_ncontexts();
 
 	/* a cache made for another log_contexts (the extension reinstalled) is void */
 	if (cache_relid != s->contexts)
@@ -525,31 +395,22 @@ sa_contexts_resolve(const SaStorage *s, int64 *ids)
 		sa_contexts_forget();
 		cache_relid = s->contexts;
 	}
-	ensure_cache();
-	n = sa_pending_count();
-	memset(&st, 0, sizeof(st));
-	st.storage = s;
-	st.ids = ids;
-	st.known = (bool *) palloc0(sizeof(bool) * Max(n, 1));
-	st.sink.storage = s;
-	initStringInfo(&st.enc);
-
-	sa_pending_foreach(resolve_one, &st);
-	if (st.nmisses > 0)
+	memset(&sink, 0, sizeof(sink));
+	sink.storage = s;
+	initStringInfo(&enc);
+	for (int i = 0; i < n; i++)
 	{
-		for (int m = 0; m < st.nmisses; m++)
-		{
-			resetStringInfo(&st.enc);
-			appendBinaryStringInfo(&st.enc, st.misses[m].bytes, st.misses[m].len);
-			(void) resolve_in_table(&st.sink, &st.enc, st.misses[m].key);
-		}
-		st.i = 0;
-		st.prev = nullptr;
-		st.prev_known = false;
-		st.second_pass = true;
-		sa_pending_foreach(resolve_one, &st);
+		PendingEntry e;
+
+		sa_pending_context(i, &e);
+		encode_pending(&enc, &e);
+
+		uint64		key = encoding_key(&enc);
+		CachedContext *c = cache_lookup(&enc, key);
+
+		ids[i] = c != nullptr ? c->id : resolve_in_table(&sink, &enc, key);
 	}
-	sink_close(&st.sink);
+	sink_close(&sink);
 }
 
 /*

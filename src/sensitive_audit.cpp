@@ -19,6 +19,8 @@ void		_PG_init(void);
 int			sa_chains = 32;
 bool		sa_restoring = false;
 bool		sa_allow_drop = false;
+int			sa_link_delay = 0;
+int			sa_prepared_wait_warning = 1000;
 
 void
 sa_called_wrongly(const char *function, const char *how)
@@ -95,6 +97,36 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 nullptr, nullptr, nullptr);
+
+	DefineCustomIntVariable("sensitive_audit.pending_memory",
+							"Sets the memory a transaction's audit entries may use before they spill to a temporary file.",
+							"Entries wait until commit; beyond this much, they are written to a temporary "
+							"file and read back when they are linked.  It trades memory for temporary-file "
+							"I/O and never changes what is recorded.",
+							&sa_pending_memory,
+							32 * 1024, 64, MAX_KILOBYTES,
+							PGC_USERSET,
+							GUC_UNIT_KB,
+							nullptr, nullptr, nullptr);
+
+	DefineCustomIntVariable("sensitive_audit.prepared_wait_warning",
+							"Warns when a commit waits this long for a chain while prepared transactions hold chains.",
+							"A prepared transaction keeps its chain until COMMIT PREPARED or ROLLBACK PREPARED; "
+							"a committer that finds every chain busy waits.  -1 turns the warning off.",
+							&sa_prepared_wait_warning,
+							1000, -1, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							nullptr, nullptr, nullptr);
+
+	DefineCustomIntVariable("sensitive_audit.test_link_delay",
+							"For tests only: sleeps this long before inserting each batch of linked entries.",
+							"Lets a test cancel a commit while it links; never set it in production.",
+							&sa_link_delay,
+							0, 0, 60 * 1000,
+							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
+							nullptr, nullptr, nullptr);
 
 	/* READ entries (reads.cpp): its setting too, before the prefix is reserved */
 	sa_reads_init();

@@ -3,8 +3,9 @@
  *
  * The flow of one audited change:
  *   capture.cpp   row and TRUNCATE triggers turn a change into pending
- *                 entries, held in transaction memory;
- *   pending.cpp   the pending queue, which forgets what an aborted
+ *                 entries;
+ *   pending.cpp   the pending queue, in bounded memory (spilling to a
+ *                 temporary file), which forgets what an aborted
  *                 subtransaction queued;
  *   chain.cpp     at pre-commit (or PREPARE) the queue is linked into one
  *                 chain, hashed by the C++ core and written to the log;
@@ -27,6 +28,8 @@
 extern int	sa_chains;
 extern bool sa_restoring;
 extern bool sa_allow_drop;
+extern int	sa_link_delay;
+extern int	sa_prepared_wait_warning;
 
 /* Names fixed by the install script. */
 #define SA_SCHEMA "sensitive_audit"
@@ -112,14 +115,19 @@ struct PendingEntry
 extern pg_attribute_noreturn() void sa_called_wrongly(const char *function, const char *how);
 
 /* pending.cpp */
+extern int	sa_pending_memory;
 extern PendingEntry *sa_pending_new(TimestampTz event_time);
-extern const char *sa_pending_strdup(const char *s, int len);
+extern void sa_pending_init(PendingEntry *e, TimestampTz event_time);
 extern void sa_pending_set(PendingEntry *e, PendingField f, const char *s);
 extern void sa_pending_set_shared(PendingEntry *e, PendingField f, const char *s, int len);
 extern void sa_pending_fill_who(PendingEntry *e);
+extern void sa_pending_add(const PendingEntry *e);
 extern bool sa_pending_any(void);
-extern int	sa_pending_count(void);
-typedef void (*sa_pending_visitor) (const PendingEntry *e, void *arg);
+extern uint64 sa_pending_count(void);
+extern int	sa_pending_ncontexts(void);
+extern void sa_pending_context(int i, PendingEntry *e);
+typedef void (*sa_pending_visitor) (const PendingEntry *e, int context, bool key_repeated,
+									void *arg);
 extern void sa_pending_foreach(sa_pending_visitor fn, void *arg);
 extern void sa_pending_linked(void);
 extern void sa_pending_xact_end(void);

@@ -2,7 +2,9 @@
 # prepared transactions, which keep their chain until COMMIT or ROLLBACK
 # PREPARED) waits without blocking anyone else, can be cancelled while it
 # waits, leaving nothing behind and every chain intact, and takes whichever
-# chain is freed first rather than queueing behind one.
+# chain is freed first rather than queueing behind one.  When prepared
+# transactions keep it waiting longer than
+# sensitive_audit.prepared_wait_warning, it says so (WARNING).
 use strict;
 use warnings;
 
@@ -56,8 +58,10 @@ sub waiting_commit
 hold_both_chains();
 
 # --- a waiting committer can be cancelled -----------------------------------
+my $log_offset = -s $node->logfile;
 my $bg = $node->background_psql('postgres', on_error_stop => 0);
 $bg->query_until(qr/updated/, q{
+SET sensitive_audit.prepared_wait_warning = '200ms';
 BEGIN;
 UPDATE acct SET secret = 'cancelled' WHERE id = 3;
 \echo updated
@@ -65,6 +69,10 @@ COMMIT;
 });
 my $pid = waiting_commit();
 ok(defined $pid, 'with both chains held by prepared transactions, COMMIT waits');
+$node->wait_for_log(
+	qr/WARNING:  commit has waited more than 200 ms for an audit chain, 2 of 2 chains being held by prepared transactions/,
+	$log_offset);
+pass('a commit kept waiting by prepared transactions is reported with a WARNING in the server log');
 
 # others are not blocked by the waiter: an unaudited transaction commits
 $node->safe_psql('postgres', 'CREATE TABLE other (v int); INSERT INTO other VALUES (1)');
@@ -74,6 +82,8 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM other'), '1',
 $node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 $bg->quit;
 like($bg->{stderr}, qr/canceling statement due to user request/, 'the waiting COMMIT is cancelled');
+like($bg->{stderr}, qr/WARNING:  commit has waited more than 200 ms.*\n.*DETAIL:  A prepared transaction keeps/,
+	'... and to the waiting client');
 is($node->safe_psql('postgres', q{SELECT secret FROM acct WHERE id = 3}), 's3',
 	'the cancelled transaction rolled back');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM sensitive_audit.log WHERE new_value = 'cancelled'}),
