@@ -10,7 +10,9 @@
 #            updating is a member), at most 1000 rows per statement, at most 10^12 rows per
 #            hour, action block
 #   alert    the same policy with action alert (never triggered: the rules hold)
-# reported as median tps and as ratios to the unaudited table measured in the same run.
+# reported as median tps and as ratios to the unaudited table measured in the same run; and a
+# SELECT of one entry of the log by its key (4 clients), with sensitive_audit.log_reads off and
+# on (each read then a READ entry, written by the event worker), as a ratio of the two.
 #
 # Usage: bench/guardrails.sh [--duration S] [--reps N] [--no-build]
 set -euo pipefail
@@ -69,9 +71,25 @@ for rep in $(seq 1 "$REPS"); do
 		results+=("$rep $v $(tps "$v")")
 	done
 done
+# reads of the log
+q -c "INSERT INTO t_sa SELECT g, 'n', 's', 1, 'x', 0 FROM generate_series(900001, 920000) g" >/dev/null
+printf '%s\n' '\set s random(1, 20000)' 'SELECT new_value FROM sensitive_audit.log WHERE chain = :c AND seq = :s;' |
+	sa_as_user tee "$WORK/read.sql" >/dev/null
+CHAIN=$(q -c 'SELECT chain FROM sensitive_audit.log_entries GROUP BY chain ORDER BY count(*) DESC LIMIT 1')
+read_tps() {
+	sa_as_user PGHOST="$SA_SOCKDIR" PGPORT="$SA_PORT_USED" PGUSER="$SA_PGUSER" PGDATABASE=postgres \
+		PGOPTIONS="-c sensitive_audit.log_reads=$1" \
+		pgbench -n -M prepared -T "$DURATION" -c 4 -j 2 -D c="$CHAIN" -f "$WORK/read.sql" 2>/dev/null |
+		awk '/^tps/ { print int($3) }'
+}
+for rep in $(seq 1 "$REPS"); do
+	for mode in off on; do
+		results+=("$rep read_$mode $(read_tps "$mode")")
+	done
+done
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 declare -A M
-for v in $VARIANTS; do
+for v in $VARIANTS read_off read_on; do
 	M[$v]=$(printf '%s\n' "${results[@]}" | awk -v v="$v" '$2 == v { print $3 }' | median)
 done
 r() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -86,6 +104,13 @@ Single-row UPDATE of a tagged column, 4 clients, ${DURATION} s x $REPS, medians:
 | tagged | ${M[sa]} | $(r "${M[sa]}" "${M[plain]}") |
 | tagged, a policy with every rule (block) | ${M[policy]} | $(r "${M[policy]}" "${M[plain]}") |
 | tagged, the same policy (alert) | ${M[alert]} | $(r "${M[alert]}" "${M[plain]}") |
+
+SELECT of one log entry by (chain, seq), 4 clients, ${DURATION} s x $REPS, medians:
+
+| sensitive_audit.log_reads | tps | ratio to off |
+| --- | --- | --- |
+| off | ${M[read_off]} | 1.00 |
+| on (a READ entry per statement) | ${M[read_on]} | $(r "${M[read_on]}" "${M[read_off]}") |
 
 Runs: $(printf '%s; ' "${results[@]}")
 EOT
