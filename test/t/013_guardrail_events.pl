@@ -13,7 +13,7 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 my $node = PostgreSQL::Test::Cluster->new('guardrails');
-$node->init;
+$node->init(allows_streaming => 1);
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'sensitive_audit'\n");
 $node->start;
 
@@ -95,6 +95,23 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM sensitive_audit.log WHERE
 
 is($node->safe_psql('postgres', q{SELECT count(*) FILTER (WHERE NOT ok) FROM sensitive_audit.verify()}), '0',
 	'every chain verifies');
+
+# On a hot standby nothing can be written: a read of the log is a structured
+# line in the standby's server log.
+$node->backup('base');
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($node, 'base', has_streaming => 1);
+$standby->start;
+$node->wait_for_catchup($standby);
+my $offset = -s $standby->logfile;
+($ret, $stdout, $stderr) = $standby->psql('postgres',
+	q{SET ROLE clerk; SELECT count(*) FROM sensitive_audit.log WHERE operation = 'DENIED'});
+is($stdout, '1', 'the standby holds the DENIED entry and lets the clerk read the log');
+$standby->wait_for_log(
+	qr/LOG:  sensitive_audit: READ \{"table_schema": "sensitive_audit", "table_name": "log", "role": "clerk", "read": \{"columns": \["operation"\], "rows": 1,/,
+	$offset);
+pass('a read of the log on the standby is a READ line in its server log');
+$standby->stop;
 
 $node->stop;
 done_testing();
