@@ -906,6 +906,40 @@ sensitive_audit_guard_start(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("objects cannot be added to or removed from extension sensitive_audit"),
 				 errdetail("Its tables are what pg_dump carries as the audit log.")));
+	/*
+	 * A table tagged on its own (a detached partition, say) attached to a
+	 * tagged table would get that table's capture triggers next to its own,
+	 * which PostgreSQL refuses with a trigger-name clash: say why instead.
+	 */
+	if (IsA(tree, AlterTableStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((AlterTableStmt *) tree)->cmds)
+		{
+			AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+			if (cmd->subtype != AT_AttachPartition || cmd->def == nullptr)
+				continue;
+
+			Oid			part = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
+			Oid			parent = RangeVarGetRelid(((AlterTableStmt *) tree)->relation, NoLock, true);
+
+			if (!OidIsValid(part) || !OidIsValid(parent) || sa_catalog_columns(part) == NIL)
+				continue;
+
+			Oid			root = sa_tagged_root(parent);
+
+			if (OidIsValid(root))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("table \"%s\" is tagged on its own and cannot become a partition of tagged table \"%s\"",
+								get_rel_name(part), get_rel_name(parent)),
+						 errdetail("Its rows would be captured twice over, by its own triggers and by those of \"%s\".",
+								   get_rel_name(root)),
+						 errhint("Untag its columns first with sensitive_audit.untag() (that is recorded); ATTACH then records its rows.")));
+		}
+	}
 	if (superuser())
 		PG_RETURN_VOID();
 	switch (nodeTag(tree))

@@ -154,10 +154,18 @@ UPDATE ppart SET salary = 11 WHERE id = 1;
 RESET ROLE;
 SELECT operation, table_name, column_name, CASE WHEN operation = 'POLICY' THEN new_value::jsonb ->> 'action' END AS action FROM sensitive_audit.log
  WHERE table_name IN ('pparent', 'ppart') AND operation IN ('POLICY', 'DETACH') ORDER BY chain, seq;
+-- attaching it again: refused with the reason, until it is untagged
+SET ROLE regress_pol_owner;
+ALTER TABLE pparent ATTACH PARTITION ppart FOR VALUES FROM (0) TO (100);
+SELECT sensitive_audit.untag('ppart', 'salary');
+ALTER TABLE pparent ATTACH PARTITION ppart FOR VALUES FROM (0) TO (100);
+RESET ROLE;
+SELECT operation, table_name, column_name, new_value FROM sensitive_audit.log
+ WHERE table_name = 'ppart' AND operation IN ('UNTAG', 'ATTACH') ORDER BY chain, seq;
 
 SELECT bool_and(ok) AS verified FROM sensitive_audit.verify();
 DROP FUNCTION public.bump(int);
-DROP TABLE payroll, pparent, ppart;
+DROP TABLE payroll, pparent;
 REVOKE ALL ON SCHEMA sensitive_audit FROM regress_pol_owner, regress_pol_clerk;
 REVOKE CREATE ON SCHEMA public FROM regress_pol_owner;
 DROP ROLE regress_pol_owner, regress_pol_clerk, regress_pol_hr, regress_pol_admins;
