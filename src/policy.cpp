@@ -370,31 +370,41 @@ sa_policy_rates_available(void)
 	return rates != nullptr;
 }
 
-/*
- * The policy of tbl's column, or nullptr; palloc'd in the current context
- * (a relation info's).  Roles that no longer exist are left out.
- */
-SaPolicy *
-sa_policy_load(Oid tbl, const char *column)
+namespace {
+
+/* One stored row of policy_info, copied out of the scan. */
+struct PolicyRow
+{
+	ArrayType  *roles;			/* nullptr: no allowed_roles */
+	bool		has_stmt;
+	int64		stmt;
+	bool		has_hour;
+	int64		hour;
+	char	   *action;
+};
+
+/* tbl's column's row of policy_info into *row, palloc'd; false if it has none. */
+bool
+read_policy_row(Oid tbl, const char *column, PolicyRow *row)
 {
 	Oid			relid = sa_audit_relid(SA_POLICY_INFO);
-	SaPolicy   *p = nullptr;
+	bool		found = false;
 
 	if (!OidIsValid(relid))
-		return nullptr;
+		return false;
 
 	/* the extension may have been dropped since the name was looked up */
 	Relation	rel = try_table_open(relid, AccessShareLock);
 
 	if (rel == nullptr)
-		return nullptr;
+		return false;
 
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	tuple;
 
-	while (p == nullptr && (tuple = heap_getnext(scan, ForwardScanDirection)) != nullptr)
+	while (!found && (tuple = heap_getnext(scan, ForwardScanDirection)) != nullptr)
 	{
 		bool		isnull;
 		Datum		d = heap_getattr(tuple, PA_TBL + 1, desc, &isnull);
@@ -405,41 +415,65 @@ sa_policy_load(Oid tbl, const char *column)
 		if (isnull || strcmp(NameStr(*DatumGetName(d)), column) != 0)
 			continue;
 
-		p = (SaPolicy *) palloc0(sizeof(SaPolicy));
-		p->tbl = tbl;
-		p->column = pstrdup(column);
+		found = true;
 		d = heap_getattr(tuple, PA_ALLOWED_ROLES + 1, desc, &isnull);
-		if (!isnull)
-		{
-			Datum	   *names;
-			bool	   *nulls;
-			int			n;
-
-			deconstruct_array(DatumGetArrayTypeP(d), NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR,
-							  &names, &nulls, &n);
-			p->restrict_roles = true;
-			p->roles = (Oid *) palloc0(sizeof(Oid) * Max(n, 1));
-			for (int i = 0; i < n; i++)
-			{
-				if (nulls[i])
-					continue;
-
-				Oid			role = get_role_oid(NameStr(*DatumGetName(names[i])), true);
-
-				if (OidIsValid(role))
-					p->roles[p->nroles++] = role;
-			}
-		}
+		row->roles = isnull ? nullptr : DatumGetArrayTypePCopy(d);
 		d = heap_getattr(tuple, PA_MAX_STMT + 1, desc, &isnull);
-		p->max_rows_per_statement = isnull ? 0 : DatumGetInt64(d);
+		row->has_stmt = !isnull;
+		row->stmt = isnull ? 0 : DatumGetInt64(d);
 		d = heap_getattr(tuple, PA_MAX_HOUR + 1, desc, &isnull);
-		p->max_rows_per_hour = isnull ? 0 : DatumGetInt64(d);
+		row->has_hour = !isnull;
+		row->hour = isnull ? 0 : DatumGetInt64(d);
 		d = heap_getattr(tuple, PA_ACTION + 1, desc, &isnull);
-		p->block = isnull || strcmp(TextDatumGetCString(d), "alert") != 0;
+		row->action = isnull ? pstrdup("block") : TextDatumGetCString(d);
 	}
 	table_endscan(scan);
 	UnregisterSnapshot(snapshot);
 	table_close(rel, AccessShareLock);
+	return found;
+}
+
+}								/* namespace */
+
+/*
+ * The policy of tbl's column, or nullptr; palloc'd in the current context
+ * (a relation info's).  Roles that no longer exist are left out.
+ */
+SaPolicy *
+sa_policy_load(Oid tbl, const char *column)
+{
+	PolicyRow	row;
+
+	if (!read_policy_row(tbl, column, &row))
+		return nullptr;
+
+	SaPolicy   *p = (SaPolicy *) palloc0(sizeof(SaPolicy));
+
+	p->tbl = tbl;
+	p->column = pstrdup(column);
+	if (row.roles != nullptr)
+	{
+		Datum	   *names;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(row.roles, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &names, &nulls, &n);
+		p->restrict_roles = true;
+		p->roles = (Oid *) palloc0(sizeof(Oid) * Max(n, 1));
+		for (int i = 0; i < n; i++)
+		{
+			if (nulls[i])
+				continue;
+
+			Oid			role = get_role_oid(NameStr(*DatumGetName(names[i])), true);
+
+			if (OidIsValid(role))
+				p->roles[p->nroles++] = role;
+		}
+	}
+	p->max_rows_per_statement = row.stmt;
+	p->max_rows_per_hour = row.hour;
+	p->block = strcmp(row.action, "alert") != 0;
 	return p;
 }
 
@@ -566,45 +600,11 @@ policy_json(ArrayType *roles, bool has_stmt, int64 stmt, bool has_hour, int64 ho
 char *
 stored_policy_json(Oid tbl, const char *column)
 {
-	Oid			relid = sa_audit_relid(SA_POLICY_INFO);
-	char	   *json = nullptr;
+	PolicyRow	row;
 
-	if (!OidIsValid(relid))
+	if (!read_policy_row(tbl, column, &row))
 		return nullptr;
-
-	Relation	rel = table_open(relid, AccessShareLock);
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
-	TupleDesc	desc = RelationGetDescr(rel);
-	HeapTuple	tuple;
-
-	while (json == nullptr && (tuple = heap_getnext(scan, ForwardScanDirection)) != nullptr)
-	{
-		bool		isnull;
-		bool		n1,
-					n2,
-					n3,
-					n4;
-		Datum		d = heap_getattr(tuple, PA_TBL + 1, desc, &isnull);
-
-		if (isnull || DatumGetObjectId(d) != tbl)
-			continue;
-		d = heap_getattr(tuple, PA_COLUMN + 1, desc, &isnull);
-		if (isnull || strcmp(NameStr(*DatumGetName(d)), column) != 0)
-			continue;
-
-		Datum		roles = heap_getattr(tuple, PA_ALLOWED_ROLES + 1, desc, &n1);
-		Datum		stmt = heap_getattr(tuple, PA_MAX_STMT + 1, desc, &n2);
-		Datum		hour = heap_getattr(tuple, PA_MAX_HOUR + 1, desc, &n3);
-		Datum		action = heap_getattr(tuple, PA_ACTION + 1, desc, &n4);
-
-		json = policy_json(n1 ? nullptr : DatumGetArrayTypeP(roles), !n2, n2 ? 0 : DatumGetInt64(stmt),
-						   !n3, n3 ? 0 : DatumGetInt64(hour), n4 ? "block" : TextDatumGetCString(action));
-	}
-	table_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	table_close(rel, AccessShareLock);
-	return json;
+	return policy_json(row.roles, row.has_stmt, row.stmt, row.has_hour, row.hour, row.action);
 }
 
 /* The caller owns tbl and col is one of its tagged columns. */
@@ -646,6 +646,24 @@ record_policy(Oid tbl, const char *col, const char *old_json, const char *new_js
 {
 	sa_record_setup_values("POLICY", get_namespace_name(get_rel_namespace(tbl)), get_rel_name(tbl),
 						   col, nullptr, old_json, new_json);
+}
+
+/* Remove tbl.col's policy (old_json, as stored), record it, rebuild the infos; SPI connected. */
+void
+remove_policy(Oid tbl, const char *col, const char *old_json)
+{
+	Oid			argtypes[2] = {REGCLASSOID, NAMEOID};
+	NameData	name;
+	Datum		values[2];
+
+	namestrcpy(&name, col);
+	values[0] = ObjectIdGetDatum(tbl);
+	values[1] = NameGetDatum(&name);
+	sa_run_sql_as_owner("DELETE FROM sensitive_audit.policy_info "
+						"WHERE tbl OPERATOR(pg_catalog.=) $1 AND column_name OPERATOR(pg_catalog.=) $2",
+						2, argtypes, values);
+	record_policy(tbl, col, old_json, nullptr);
+	invalidate_tree(tbl);
 }
 
 }								/* namespace */
@@ -776,17 +794,10 @@ sensitive_audit_drop_policy(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("column \"%s\" of \"%s\" has no policy", col, get_rel_name(tbl))));
 
-	Oid			argtypes[2] = {REGCLASSOID, NAMEOID};
-	Datum		values[2] = {ObjectIdGetDatum(tbl), PG_GETARG_DATUM(1)};
-
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	sa_run_sql_as_owner("DELETE FROM sensitive_audit.policy_info "
-						"WHERE tbl OPERATOR(pg_catalog.=) $1 AND column_name OPERATOR(pg_catalog.=) $2",
-						2, argtypes, values);
+	remove_policy(tbl, col, old_json);
 	SPI_finish();
-	record_policy(tbl, col, old_json, nullptr);
-	invalidate_tree(tbl);
 	PG_RETURN_VOID();
 }
 
@@ -839,18 +850,6 @@ sa_policy_forget(Oid tbl, const char *col)
 {
 	char	   *old_json = stored_policy_json(tbl, col);
 
-	if (old_json == nullptr)
-		return;
-
-	Oid			argtypes[2] = {REGCLASSOID, NAMEOID};
-	Datum		values[2] = {ObjectIdGetDatum(tbl), CStringGetDatum(col)};
-	NameData	name;
-
-	namestrcpy(&name, col);
-	values[1] = NameGetDatum(&name);
-	sa_run_sql_as_owner("DELETE FROM sensitive_audit.policy_info "
-						"WHERE tbl OPERATOR(pg_catalog.=) $1 AND column_name OPERATOR(pg_catalog.=) $2",
-						2, argtypes, values);
-	record_policy(tbl, col, old_json, nullptr);
-	invalidate_tree(tbl);
+	if (old_json != nullptr)
+		remove_policy(tbl, col, old_json);
 }

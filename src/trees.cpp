@@ -554,6 +554,20 @@ append_b64(StringInfo s, const uint8 *hash)
 	appendStringInfoChar(s, '"');
 }
 
+/* A proof's last member, its hashes ", \"path\": [...]", and the closing brace. */
+void
+append_path(StringInfo s, const uint8 *path, size_t n)
+{
+	appendStringInfoString(s, ", \"path\": [");
+	for (size_t i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(s, ", ");
+		append_b64(s, path + i * SA_DIGEST_LEN);
+	}
+	appendStringInfoString(s, "]}");
+}
+
 Datum
 jsonb_from(StringInfo s)
 {
@@ -972,14 +986,7 @@ sensitive_audit_inclusion_proof(PG_FUNCTION_ARGS)
 	append_b64(&s, leaf);
 	appendStringInfoString(&s, ", \"root\": ");
 	append_b64(&s, root);
-	appendStringInfoString(&s, ", \"path\": [");
-	for (size_t i = 0; i < npath; i++)
-	{
-		if (i > 0)
-			appendStringInfoString(&s, ", ");
-		append_b64(&s, path + i * SA_DIGEST_LEN);
-	}
-	appendStringInfoString(&s, "]}");
+	append_path(&s, path, npath);
 	PG_RETURN_DATUM(jsonb_from(&s));
 }
 
@@ -1030,14 +1037,7 @@ sensitive_audit_consistency_proof(PG_FUNCTION_ARGS)
 	append_b64(&s, old_root);
 	appendStringInfoString(&s, ", \"new_root\": ");
 	append_b64(&s, new_root);
-	appendStringInfoString(&s, ", \"path\": [");
-	for (size_t i = 0; i < npath; i++)
-	{
-		if (i > 0)
-			appendStringInfoString(&s, ", ");
-		append_b64(&s, path + i * SA_DIGEST_LEN);
-	}
-	appendStringInfoString(&s, "]}");
+	append_path(&s, path, npath);
 	PG_RETURN_DATUM(jsonb_from(&s));
 }
 
