@@ -21,6 +21,8 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
 source "$BENCH_DIR/../scripts/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 DURATION=10
 REPS=3
@@ -38,16 +40,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-if [ "$BUILD" = 1 ]; then
-	sa_install_deps
-	sa_build_and_install
-fi
-sa_pick_user
-WORK=$(sa_mktemp_dir)
-trap 'sa_cluster_stop; rm -rf "$WORK"' EXIT
-sa_cluster_start "$WORK" >&2
+bench_start "$BUILD"
 
-q() { sa_psql -v ON_ERROR_STOP=1 -Atq "$@"; }
 
 # a role that logs in with a password (everyone else: trust, as the cluster is set up)
 {
@@ -64,10 +58,7 @@ q -d plain -c 'CREATE TABLE t (id int PRIMARY KEY, v text)' >/dev/null
 # 1. GRANT and REVOKE
 printf '%s\n' 'GRANT SELECT ON t TO bench_grantee;' 'REVOKE SELECT ON t FROM bench_grantee;' |
 	sa_as_user tee "$WORK/grant.sql" >/dev/null
-tps() {
-	sa_as_user PGHOST="$SA_SOCKDIR" PGPORT="$SA_PORT_USED" PGUSER="$SA_PGUSER" PGDATABASE="$1" \
-		pgbench -n -T "$DURATION" -c 1 -f "$WORK/grant.sql" 2>/dev/null | awk '/^tps/ { print int($3) }'
-}
+tps() { bench_tps PGDATABASE="$1" -- -T "$DURATION" -c 1 -f "$WORK/grant.sql"; }
 ratios=()
 rows=()
 for rep in $(seq 1 "$REPS"); do

@@ -20,6 +20,8 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
 source "$BENCH_DIR/../scripts/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 DURATION=10
 REPS=3
@@ -35,16 +37,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-if [ "$BUILD" = 1 ]; then
-	sa_install_deps
-	sa_build_and_install
-fi
-sa_pick_user
-WORK=$(sa_mktemp_dir)
-trap 'sa_cluster_stop; rm -rf "$WORK"' EXIT
-sa_cluster_start "$WORK" >&2
+bench_start "$BUILD"
 
-q() { sa_psql -v ON_ERROR_STOP=1 -Atq "$@"; }
 cp "$BENCH_DIR/setup.sql" "$BENCH_DIR/plpgsql_chain.sql" "$WORK/"
 if sa_is_root; then chown "$SA_USER": "$WORK"/*.sql; fi
 q -c 'CREATE EXTENSION pgcrypto' -c 'CREATE EXTENSION sensitive_audit' \
@@ -60,11 +54,7 @@ done
 q -c "SELECT sensitive_audit.set_policy('t_policy', 'balance', ARRAY['bench_payroll'], 1000, 1000000000000, 'block')" \
 	-c "SELECT sensitive_audit.set_policy('t_alert', 'balance', ARRAY['bench_payroll'], 1000, 1000000000000, 'alert')" \
 	-c 'VACUUM ANALYZE' -c 'CHECKPOINT' >/dev/null
-tps() {
-	sa_as_user PGHOST="$SA_SOCKDIR" PGPORT="$SA_PORT_USED" PGUSER="$SA_PGUSER" PGDATABASE=postgres \
-		pgbench -n -M prepared -T "$DURATION" -c 4 -j 2 -D rows=100000 -f "$WORK/upd.$1.sql" 2>/dev/null |
-		awk '/^tps/ { print int($3) }'
-}
+tps() { bench_tps -- -M prepared -T "$DURATION" -c 4 -j 2 -D rows=100000 -f "$WORK/upd.$1.sql"; }
 results=()
 for rep in $(seq 1 "$REPS"); do
 	for v in $VARIANTS; do
@@ -77,22 +67,18 @@ printf '%s\n' '\set s random(1, 20000)' 'SELECT new_value FROM sensitive_audit.l
 	sa_as_user tee "$WORK/read.sql" >/dev/null
 CHAIN=$(q -c 'SELECT chain FROM sensitive_audit.log_entries GROUP BY chain ORDER BY count(*) DESC LIMIT 1')
 read_tps() {
-	sa_as_user PGHOST="$SA_SOCKDIR" PGPORT="$SA_PORT_USED" PGUSER="$SA_PGUSER" PGDATABASE=postgres \
-		PGOPTIONS="-c sensitive_audit.log_reads=$1" \
-		pgbench -n -M prepared -T "$DURATION" -c 4 -j 2 -D c="$CHAIN" -f "$WORK/read.sql" 2>/dev/null |
-		awk '/^tps/ { print int($3) }'
+	bench_tps PGOPTIONS="-c sensitive_audit.log_reads=$1" -- \
+		-M prepared -T "$DURATION" -c 4 -j 2 -D c="$CHAIN" -f "$WORK/read.sql"
 }
 for rep in $(seq 1 "$REPS"); do
 	for mode in off on; do
 		results+=("$rep read_$mode $(read_tps "$mode")")
 	done
 done
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 declare -A M
 for v in $VARIANTS read_off read_on; do
 	M[$v]=$(printf '%s\n' "${results[@]}" | awk -v v="$v" '$2 == v { print $3 }' | median)
 done
-r() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 cat <<EOT
 ## Guardrails on the write path ($(date -u '+%Y-%m-%d'), \`$COMMAND_LINE\`)
 

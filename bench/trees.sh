@@ -24,6 +24,8 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
 source "$BENCH_DIR/../scripts/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 ENTRIES=10000000
 DURATION=10
@@ -41,16 +43,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-if [ "$BUILD" = 1 ]; then
-	sa_install_deps
-	sa_build_and_install
-fi
-sa_pick_user
-WORK=$(sa_mktemp_dir)
-trap 'sa_cluster_stop; rm -rf "$WORK"' EXIT
-sa_cluster_start "$WORK" >&2
+bench_start "$BUILD"
 
-q() { sa_psql -v ON_ERROR_STOP=1 -Atq "$@"; }
 # seconds a statement takes, measured by the server
 timed() {
 	printf '%s\n' "SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset" "$1;" \
@@ -113,11 +107,7 @@ for v in plain sa; do
 	sed "s/@T@/t_$v/g" "$BENCH_DIR/pgbench/upd_tagged.sql" | sa_as_user tee "$WORK/upd.$v.sql" >/dev/null
 done
 q -c 'VACUUM ANALYZE' -c 'CHECKPOINT'
-tps() {
-	sa_as_user PGHOST="$SA_SOCKDIR" PGPORT="$SA_PORT_USED" PGUSER="$SA_PGUSER" PGDATABASE=postgres \
-		pgbench -n -M prepared -T "$DURATION" -c 4 -j 2 -D rows=100000 -f "$WORK/upd.$1.sql" 2>/dev/null |
-		awk '/^tps/ { print int($3) }'
-}
+tps() { bench_tps -- -M prepared -T "$DURATION" -c 4 -j 2 -D rows=100000 -f "$WORK/upd.$1.sql"; }
 results=()
 for rep in $(seq 1 "$REPS"); do
 	for mode in plain sa sa_checkpointing; do
@@ -138,12 +128,10 @@ for rep in $(seq 1 "$REPS"); do
 		results+=("$rep $mode $t")
 	done
 done
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 M_PLAIN=$(printf '%s\n' "${results[@]}" | awk '$2 == "plain" { print $3 }' | median)
 M_SA=$(printf '%s\n' "${results[@]}" | awk '$2 == "sa" { print $3 }' | median)
 M_CP=$(printf '%s\n' "${results[@]}" | awk '$2 == "sa_checkpointing" { print $3 }' | median)
 
-r() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 cat <<EOF
 ## Trees, checkpoints and proofs ($(date -u '+%Y-%m-%d'), \`$COMMAND_LINE\`)
 
