@@ -611,12 +611,7 @@ stored_policy_json(Oid tbl, const char *column)
 void
 check_policy_target(Oid tbl, const char *col)
 {
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(tbl)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", tbl)));
-	if (!pg_class_ownercheck(tbl, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(tbl));
+	sa_check_table_owner(tbl);
 
 	ListCell   *lc;
 	bool		tagged = false;
@@ -780,12 +775,7 @@ sensitive_audit_drop_policy(PG_FUNCTION_ARGS)
 	Oid			tbl = PG_GETARG_OID(0);
 	const char *col = NameStr(*PG_GETARG_NAME(1));
 
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(tbl)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", tbl)));
-	if (!pg_class_ownercheck(tbl, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(tbl));
+	sa_check_table_owner(tbl);
 
 	char	   *old_json = stored_policy_json(tbl, col);
 

@@ -584,12 +584,7 @@ sensitive_audit_audit_reads(PG_FUNCTION_ARGS)
 	Oid			tbl = PG_GETARG_OID(0);
 	bool		on = PG_GETARG_BOOL(1);
 
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(tbl)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", tbl)));
-	if (!pg_class_ownercheck(tbl, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(tbl));
+	sa_check_table_owner(tbl);
 	if (sa_catalog_columns(tbl) == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -204,6 +204,7 @@ extern bool sa_has_before_update(Relation rel);
 extern bool sa_is_release_1_0_trigger(const Trigger *t);
 extern bool sa_extension_version_is(const char *version);
 extern void sa_run_sql(const char *sql);
+extern void sa_check_table_owner(Oid relid);
 extern void sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values);
 extern void sa_run_sql_as_owner_nulls(const char *sql, int nargs, Oid *argtypes, Datum *values,
 									  const char *nulls);

@@ -973,13 +973,13 @@ sync_triggers_cb(void *arg)
  * Tag (tag = true) or untag the named columns of relid.  Errors leave
  * everything as it was: they abort the caller's (sub)transaction.
  */
+/*
+ * relid exists and the caller owns it, checked before any lock: whoever may
+ * not change its audit setup must not be able to make its writers wait.
+ */
 void
-sa_tag_columns(Oid relid, List *colnames, bool tag)
+sa_check_table_owner(Oid relid)
 {
-	/*
-	 * Ownership first, before any lock: whoever may not tag the table must
-	 * not be able to make its writers wait either.
-	 */
 	char		relkind = get_rel_relkind(relid);
 
 	if (relkind == '\0')
@@ -988,6 +988,13 @@ sa_tag_columns(Oid relid, List *colnames, bool tag)
 				 errmsg("relation with OID %u does not exist", relid)));
 	if (!pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(relkind), get_rel_name(relid));
+}
+
+void
+sa_tag_columns(Oid relid, List *colnames, bool tag)
+{
+	/* ownership first, before any lock */
+	sa_check_table_owner(relid);
 
 	Relation	rel = table_open(relid, ShareRowExclusiveLock);
 
