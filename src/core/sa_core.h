@@ -21,6 +21,7 @@ extern "C" {
 #endif
 
 #define SA_FORMAT_VERSION 1
+#define SA_FORMAT_PROTECTED 2	/* old_value/new_value hold a protected form (FORMAT.md §11) */
 #define SA_DIGEST_LEN 32
 
 /* A possibly-NULL byte string; data need not be NUL-terminated. */
@@ -213,6 +214,70 @@ int			sa_checkpoint_body(const char *log_id, const sa_chain_head *chains, size_t
  */
 int			sa_checkpoint_parse(const char *note, size_t len, char *log_id, uint64_t *total,
 								sa_chain_head *chains, size_t cap, size_t *nchains);
+
+/* ------------------------------------------------------------------------
+ * Protected values (format 2, docs/FORMAT.md §11).  A format 2 entry is
+ * encoded exactly as format 1 is, with format = 2; its old_value and
+ * new_value hold, instead of the clear canonical text, one of:
+ *
+ *   "hmac-sha256:" 64 lowercase hex        HMAC-SHA-256(key, value)
+ *   "sha256-salted:" 64 lowercase hex      SHA-256("sensitive_audit erasable" NUL ‖ salt ‖ value)
+ *   "x25519-aes256gcm:" base64 (RFC 4648, padded) of
+ *        key id (8) ‖ ephemeral X25519 public key (32) ‖ nonce (12) ‖ ciphertext ‖ GCM tag (16)
+ *     the AES-256-GCM key being HKDF-SHA-256(ikm = X25519(ephemeral, recipient),
+ *     salt = ephemeral public ‖ recipient public, info = "sensitive_audit sealed value"),
+ *     the additional data the 40 bytes of key id and ephemeral public key, and the
+ *     key id the first 8 bytes of SHA-256(recipient's raw 32-byte public key).
+ * NULL stays NULL in every mode.
+ */
+#define SA_PROTECT_KEY_LEN 32		/* fingerprint keys, salts, X25519 keys */
+#define SA_KEY_ID_LEN 8
+#define SA_FINGERPRINT_PREFIX "hmac-sha256:"
+#define SA_COMMITMENT_PREFIX "sha256-salted:"
+#define SA_SEALED_PREFIX "x25519-aes256gcm:"
+#define SA_FINGERPRINT_TEXT_LEN (12 + 64)	/* without the NUL */
+#define SA_COMMITMENT_TEXT_LEN (14 + 64)
+#define SA_ERR_KEY 21			/* a key that cannot be used (not X25519, malformed PEM) */
+#define SA_ERR_DECRYPT 22		/* a sealed value that does not authenticate under this key */
+
+/* out: SA_FINGERPRINT_TEXT_LEN characters and a NUL. */
+int			sa_fingerprint_text(const uint8_t key[SA_PROTECT_KEY_LEN], const char *value, size_t len,
+								char *out);
+
+/* out: SA_COMMITMENT_TEXT_LEN characters and a NUL. */
+int			sa_commitment_text(const uint8_t salt[SA_PROTECT_KEY_LEN], const char *value, size_t len,
+							   char *out);
+
+/* Cryptographically strong random bytes (OpenSSL's RAND_bytes). */
+int			sa_random_bytes(uint8_t *out, size_t n);
+
+/*
+ * The raw 32-byte public key of an X25519 SubjectPublicKeyInfo PEM (what
+ * `openssl pkey -pubout` prints) and its key id as 16 lowercase hex digits
+ * and a NUL.  SA_ERR_KEY for anything else (a private key, another
+ * algorithm, bad PEM).
+ */
+int			sa_x25519_public_from_pem(const char *pem, size_t len, uint8_t pub[SA_PROTECT_KEY_LEN],
+									  char key_id_hex[2 * SA_KEY_ID_LEN + 1]);
+
+/*
+ * Sealing values to one recipient.  A sealer makes one ephemeral X25519
+ * key and derives one AES-256-GCM key from it, then seals each value with
+ * a fresh random nonce; it renews the ephemeral key after 2^20 values.
+ * sa_sealer_create_fixed takes the ephemeral private key and makes every
+ * nonce from a counter starting at `nonce` (test vectors only).
+ */
+typedef struct sa_sealer sa_sealer;
+sa_sealer  *sa_sealer_create(const uint8_t recipient[SA_PROTECT_KEY_LEN]);
+sa_sealer  *sa_sealer_create_fixed(const uint8_t recipient[SA_PROTECT_KEY_LEN],
+								   const uint8_t ephemeral_private[SA_PROTECT_KEY_LEN],
+								   const uint8_t nonce[12]);
+void		sa_sealer_destroy(sa_sealer *s);
+/* Length of the sealed text of a len-byte value, without the NUL. */
+size_t		sa_sealed_text_len(size_t len);
+/* out: cap bytes; on SA_OK *out_len characters and a NUL were written (SA_ERR_SPACE if cap is too small). */
+int			sa_seal_text(sa_sealer *s, const char *value, size_t len, char *out, size_t cap,
+						 size_t *out_len);
 
 #ifdef __cplusplus
 }
