@@ -50,7 +50,7 @@ sa_strerror(int code)
 		case SA_ERR_NOMEM:
 			return "out of memory";
 		case SA_ERR_CRYPTO:
-			return "OpenSSL failed to compute a SHA-256 digest";
+			return "OpenSSL failed (digest, MAC, key derivation, cipher or random number generator)";
 		case SA_ERR_FORMAT:
 			return "unsupported entry format version";
 		case SA_ERR_INTERNAL:
@@ -62,6 +62,10 @@ sa_strerror(int code)
 			return sensitive_audit::core_strerror(code);
 		case SA_ERR_SPACE:
 			return "output array too small";
+		case SA_ERR_KEY:
+			return "not a usable X25519 key (malformed PEM, another algorithm, or a private key where a public one is needed)";
+		case SA_ERR_DECRYPT:
+			return "a sealed value does not authenticate under this key";
 		default:
 			return "unknown sensitive_audit core error";
 	}

@@ -1,10 +1,11 @@
 /*
- * encoding.cpp — writes the canonical encoding of an entry (format 1).
+ * encoding.cpp — writes the canonical encoding of an entry (formats 1 and
+ * 2, which are laid out alike).
  *
  * Layout (docs/FORMAT.md is the normative description):
  *
  *   "sensitive_audit entry" NUL          22 bytes, domain separation
- *   format                              u16 big-endian, always 1
+ *   format                              u16 big-endian, 1 or 2
  *   chain, seq, txid                    u32, u64, u64 big-endian
  *   event_time                          i64 big-endian two's complement
  *   13 text fields, struct order        each: 0x00 (NULL)
@@ -86,7 +87,7 @@ text_field_length(const sa_bytes &b)
 size_t
 encoded_length(const sa_entry &e)
 {
-	if (e.format != SA_FORMAT_VERSION)
+	if (e.format != SA_FORMAT_VERSION && e.format != SA_FORMAT_PROTECTED)
 		throw CoreError(SA_ERR_FORMAT);
 
 	size_t		len = kEntryDomainLen + kFixedLen;

@@ -1,10 +1,13 @@
 /*
  * encoding.hpp — the canonical, byte-exact encoding of a log entry
- * (format version 1).
+ * (format versions 1 and 2).
  *
  * These are exactly the bytes that are hashed, so they are specified field
- * by field in docs/FORMAT.md and must never change for format 1: any change
- * to what is encoded, or how, is a new format version.
+ * by field in docs/FORMAT.md and must never change for a format once
+ * published: any change to what is encoded, or how, is a new format
+ * version.  Format 2 (protected values, FORMAT.md §11) is laid out exactly
+ * as format 1; only the version number and what old_value and new_value
+ * hold differ.
  */
 #pragma once
 
@@ -47,7 +50,7 @@ inline constexpr sa_bytes sa_entry::*kEntryTextFields[] = {
 
 /*
  * Length in bytes of the encoding of e.  Throws CoreError(SA_ERR_FORMAT)
- * for a format other than 1 and CoreError(SA_ERR_INTERNAL) for an sa_bytes
+ * for a format other than 1 or 2 and CoreError(SA_ERR_INTERNAL) for an sa_bytes
  * that cannot be encoded (no data but a nonzero length, or 4 GiB or more).
  */
 size_t		encoded_length(const sa_entry &e);

@@ -4,7 +4,7 @@
  * The order of the checks decides which problem is reported when several
  * apply, and is part of the contract (docs/FORMAT.md, "Verification"):
  *
- *   1. format is not 1                      unsupported format N
+ *   1. format is not 1 or 2                 unsupported format N
  *   2. chain arrives after a higher chain   reordered: ...
  *   3. stored hash NULL or not 32 bytes     hash missing or malformed
  *   4. seq 0                                forged: ...
@@ -12,6 +12,8 @@
  *   6. seq above the expected one           gap: ...
  *   7. recomputed hash differs              reordered / forged / content changed
  *   8. prev_hash is not the previous hash   link broken: ...
+ *   9. format 2, a non-NULL old_value or    malformed protected value: ...
+ *      new_value not a protected form
  *
  * The "previous hash" an entry must link to is the stored hash of the last
  * entry of its chain that passed every check (32 zero bytes before the
@@ -33,6 +35,7 @@
 
 #include "core_error.hpp"
 #include "encoding.hpp"
+#include "protect.hpp"
 
 namespace sensitive_audit
 {
@@ -132,7 +135,7 @@ ChainVerifier::feed(const sa_entry &e, const uint8_t *stored_hash,
 	if (st.failed)
 		return;
 
-	if (e.format != SA_FORMAT_VERSION)
+	if (e.format != SA_FORMAT_VERSION && e.format != SA_FORMAT_PROTECTED)
 	{
 		fail(st, e.seq, format_text("unsupported format %u",
 									static_cast<unsigned>(e.format)));
@@ -245,6 +248,31 @@ ChainVerifier::check(ChainState &st, const sa_entry &e,
 				 format_text("link broken: previous hash does not match entry %" PRIu64,
 							 st.last_seq));
 		return;
+	}
+
+	/*
+	 * A format 2 entry that hashes and links correctly but holds a value in
+	 * none of the protected forms was written wrongly (or forged with its
+	 * hash recomputed): in either case its values cannot be read as
+	 * FORMAT.md §11 says.
+	 */
+	if (e.format == SA_FORMAT_PROTECTED)
+	{
+		const char *bad = nullptr;
+
+		if (!e.old_value.is_null &&
+			protected_form(std::string_view(e.old_value.data, e.old_value.len)) == ProtectedForm::kMalformed)
+			bad = "old_value";
+		else if (!e.new_value.is_null &&
+				 protected_form(std::string_view(e.new_value.data, e.new_value.len)) == ProtectedForm::kMalformed)
+			bad = "new_value";
+		if (bad != nullptr)
+		{
+			fail(st, e.seq,
+				 format_text("malformed protected value: the %s of a format 2 entry is not an "
+							 "hmac-sha256:, sha256-salted: or x25519-aes256gcm: text", bad));
+			return;
+		}
 	}
 
 	st.last_seq = e.seq;

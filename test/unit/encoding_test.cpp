@@ -445,7 +445,7 @@ TEST(Errors, UnsupportedFormatIsRejected)
 {
 	Hasher		h;
 
-	for (uint16_t format : {0, 2, 0xffff})
+	for (uint16_t format : {0, 3, 0xffff})
 	{
 		TestEntry	t = vector1();
 		sa_entry	e;

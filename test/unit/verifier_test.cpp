@@ -411,8 +411,8 @@ TEST(Verifier, UnsupportedFormatIsReported)
 {
 	Log			log = make_chain(0, 10);
 
-	log[3].entry.format = 2;
-	expect_bad(verify_one(log), 10, 4, "unsupported format 2");
+	log[3].entry.format = 3;
+	expect_bad(verify_one(log), 10, 4, "unsupported format 3");
 }
 
 TEST(Verifier, SeqZeroIsForged)
