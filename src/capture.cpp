@@ -41,6 +41,7 @@ struct ColumnInfo
 	int16		typlen;
 	bool		typbyval;
 	SaPolicy   *policy;			/* its guardrail, or nullptr */
+	SaProtect  *protect;		/* what the log keeps of its values; nullptr: plain */
 };
 
 /*
@@ -217,7 +218,10 @@ get_relation_info(Relation rel)
 	fresh.tagged_attnums = sa_tagged_attnums(rel, sa_catalog_columns(root));
 	fresh.cols = columns_of(rel, fresh.tagged_attnums, &fresh.ncols);
 	for (int i = 0; i < fresh.ncols; i++)
+	{
 		fresh.cols[i].policy = sa_policy_load(root, fresh.cols[i].name);
+		fresh.cols[i].protect = sa_protect_load(root, fresh.cols[i].name);
+	}
 
 	/* The row's key: primary key, else replica identity, else tagged values. */
 	fresh.key_attnums = sa_key_attnums(rel, &fresh.key_source);
@@ -347,6 +351,22 @@ column_text(ColumnInfo *col, HeapTuple tuple, TupleDesc desc, int *len)
 }
 
 /*
+ * What an entry keeps of column col's value in tuple: its canonical text,
+ * or for a protected column the protected form (key: the row key, under
+ * which an erasable value is kept).
+ */
+static const char *
+stored_text(RelationInfo *info, ColumnInfo *col, HeapTuple tuple, TupleDesc desc, const char *key,
+			int *len)
+{
+	const char *text = column_text(col, tuple, desc, len);
+
+	if (text == nullptr || col->protect == nullptr)
+		return text;
+	return sa_protect_value(col->protect, info->schema, info->relname, key, text, *len, len);
+}
+
+/*
  * The row's key as compact JSON text, exactly as jsonb prints it: keys in
  * jsonb order, every value a JSON string holding the canonical text.
  */
@@ -423,6 +443,8 @@ queue_entry(RelationInfo *info, ColumnInfo *col, const char *operation, Timestam
 	PendingEntry e;
 
 	sa_pending_init(&e, when);
+	if (col != nullptr && col->protect != nullptr)
+		e.format = SA_FORMAT_PROTECTED;
 	sa_pending_set_shared(&e, PF_OPERATION, operation, (int) strlen(operation));
 	sa_pending_set_shared(&e, PF_TABLE_SCHEMA, info->schema, (int) strlen(info->schema));
 	sa_pending_set_shared(&e, PF_TABLE_NAME, info->relname, (int) strlen(info->relname));
@@ -470,7 +492,7 @@ capture_whole_row(RelationInfo *info, HeapTuple tuple, TupleDesc desc, const cha
 		if (held)
 			check_policy(info, col, operation, key, keylen);
 
-		const char *text = column_text(col, tuple, desc, &len);
+		const char *text = stored_text(info, col, tuple, desc, key, &len);
 
 		if (is_new)
 			queue_entry(info, col, operation, now, key, keylen, nullptr, 0, text, len);
@@ -540,8 +562,8 @@ capture_update(RelationInfo *info, HeapTuple oldtup, HeapTuple newtup, TupleDesc
 
 		int			oldlen,
 					newlen;
-		const char *oldtext = column_text(col, oldtup, desc, &oldlen);
-		const char *newtext = column_text(col, newtup, desc, &newlen);
+		const char *oldtext = stored_text(info, col, oldtup, desc, key, &oldlen);
+		const char *newtext = stored_text(info, col, newtup, desc, key, &newlen);
 
 		queue_entry(info, col, "UPDATE", now, key, keylen, oldtext, oldlen, newtext, newlen);
 	}
@@ -786,4 +808,35 @@ sa_capture_init(void)
 	/* entries name schemas and types: a rename shows in the next ones */
 	CacheRegisterSyscacheCallback(NAMESPACEOID, invalidate_all_relation_info, (Datum) 0);
 	CacheRegisterSyscacheCallback(TYPEOID, invalidate_all_relation_info, (Datum) 0);
+}
+
+/*
+ * The canonical text capture records for a value of relid's column given as
+ * text (read through the column's type, as an INSERT would), palloc'd.
+ */
+char *
+sa_canonical_from_text(Oid relid, const char *column, const char *text)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	AttrNumber	attnum = get_attnum(relid, column);
+
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of \"%s\" does not exist", column, RelationGetRelationName(rel))));
+
+	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
+	ColumnInfo	col;
+	Oid			infunc;
+	Oid			ioparam;
+
+	memset(&col, 0, sizeof(col));
+	fill_column(&col, rel, attnum);
+	getTypeInputInfo(att->atttypid, &infunc, &ioparam);
+
+	Datum		value = OidInputFunctionCall(infunc, pstrdup(text), ioparam, att->atttypmod);
+	char	   *result = canonical_text(&col, value);
+
+	table_close(rel, AccessShareLock);
+	return result;
 }

@@ -355,7 +355,7 @@ link_one(const PendingEntry *e, int context, bool key_repeated, void *arg)
 	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
 
 	memset(&entry, 0, sizeof(entry));
-	entry.format = SA_FORMAT_VERSION;
+	entry.format = e->format != 0 ? e->format : SA_FORMAT_VERSION;
 	entry.chain = (uint32_t) st->chain;
 	entry.seq = st->seq + 1;
 	entry.txid = U64FromFullTransactionId(st->fxid);

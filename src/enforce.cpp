@@ -371,6 +371,7 @@ tag_detached_cb(void *arg)
 						   get_rel_name(a->detached), nullptr, nullptr,
 						   qualified_name(a->parent), qualified_name(a->detached));
 	sa_policy_copy(a->root, a->detached);
+	sa_protect_copy(a->root, a->detached);
 }
 
 void

@@ -62,7 +62,7 @@ struct RecordHeader
 	int32		key_len;
 	int32		old_len;
 	int32		new_len;
-	int32		pad;			/* zero: the header is written as bytes */
+	int32		format;			/* the entry's format version (0: format 1) */
 };
 
 #define LEN_NULL (-1)
@@ -469,6 +469,7 @@ add_entry(PendingQueue *q, const PendingEntry *e)
 	h.event_time = e->event_time;
 	h.context = (uint32) intern_context(q, e);
 	h.backend_pid = e->backend_pid;
+	h.format = e->format;
 	h.old_len = oldv->str ? oldv->len : LEN_NULL;
 	h.new_len = newv->str ? newv->len : LEN_NULL;
 	if (key->str == nullptr)
@@ -747,6 +748,7 @@ sa_pending_foreach(sa_pending_visitor fn, void *arg)
 		memset(&e, 0, sizeof(e));
 		e.event_time = h.event_time;
 		e.backend_pid = h.backend_pid;
+		e.format = (uint16) h.format;
 
 		bool		repeated = h.key_len == KEY_REPEATED;
 

@@ -550,6 +550,43 @@ sa_policy_denied(const SaPolicyRow *row, const char *column, const char *json)
 
 /* ---- set_policy() and drop_policy() ----------------------------------------- */
 
+/*
+ * col is one of tbl's tagged columns, and with must_own the caller owns
+ * tbl; what says what needs it ("A policy guards"), in the hint.
+ */
+void
+sa_check_tagged_column(Oid tbl, const char *col, const char *what, bool must_own)
+{
+	if (must_own)
+		sa_check_table_owner(tbl);
+	else if (get_rel_relkind(tbl) == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", tbl)));
+
+	ListCell   *lc;
+	bool		tagged = false;
+
+	foreach(lc, sa_catalog_columns(tbl))
+		tagged |= strcmp((const char *) lfirst(lc), col) == 0;
+	if (!tagged)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of \"%s\" is not tagged", col, get_rel_name(tbl)),
+				 errhint("%s a tagged column: SELECT sensitive_audit.tag('%s', '%s') first.",
+						 what, get_rel_name(tbl), col)));
+}
+
+/* Relation infos of tbl and its partitions carry the old policy or protection: rebuild them. */
+void
+sa_invalidate_tree(Oid tbl)
+{
+	ListCell   *lc;
+
+	foreach(lc, find_all_inheritors(tbl, NoLock, nullptr))
+		CacheInvalidateRelcacheByRelid(lfirst_oid(lc));
+}
+
 namespace {
 
 /* The policy of a policy_info row as JSON (the POLICY entry's values). */
@@ -607,34 +644,6 @@ stored_policy_json(Oid tbl, const char *column)
 	return policy_json(row.roles, row.has_stmt, row.stmt, row.has_hour, row.hour, row.action);
 }
 
-/* The caller owns tbl and col is one of its tagged columns. */
-void
-check_policy_target(Oid tbl, const char *col)
-{
-	sa_check_table_owner(tbl);
-
-	ListCell   *lc;
-	bool		tagged = false;
-
-	foreach(lc, sa_catalog_columns(tbl))
-		tagged |= strcmp((const char *) lfirst(lc), col) == 0;
-	if (!tagged)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of \"%s\" is not tagged", col, get_rel_name(tbl)),
-				 errhint("A policy guards a tagged column: SELECT sensitive_audit.tag('%s', '%s') first.",
-						 get_rel_name(tbl), col)));
-}
-
-/* Relation infos of tbl and its partitions carry the old policy: rebuild them. */
-void
-invalidate_tree(Oid tbl)
-{
-	ListCell   *lc;
-
-	foreach(lc, find_all_inheritors(tbl, NoLock, nullptr))
-		CacheInvalidateRelcacheByRelid(lfirst_oid(lc));
-}
 
 void
 record_policy(Oid tbl, const char *col, const char *old_json, const char *new_json)
@@ -658,7 +667,7 @@ remove_policy(Oid tbl, const char *col, const char *old_json)
 						"WHERE tbl OPERATOR(pg_catalog.=) $1 AND column_name OPERATOR(pg_catalog.=) $2",
 						2, argtypes, values);
 	record_policy(tbl, col, old_json, nullptr);
-	invalidate_tree(tbl);
+	sa_invalidate_tree(tbl);
 }
 
 }								/* namespace */
@@ -689,7 +698,7 @@ sensitive_audit_set_policy(PG_FUNCTION_ARGS)
 	int64		hour = has_hour ? PG_GETARG_INT64(4) : 0;
 	const char *action = PG_ARGISNULL(5) ? "block" : text_to_cstring(PG_GETARG_TEXT_PP(5));
 
-	check_policy_target(tbl, col);
+	sa_check_tagged_column(tbl, col, "A policy guards", true);
 	if (strcmp(action, "block") != 0 && strcmp(action, "alert") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -765,7 +774,7 @@ sensitive_audit_set_policy(PG_FUNCTION_ARGS)
 		8, argtypes, values, nulls);
 	SPI_finish();
 	record_policy(tbl, col, old_json, new_json);
-	invalidate_tree(tbl);
+	sa_invalidate_tree(tbl);
 	PG_RETURN_VOID();
 }
 
@@ -831,7 +840,7 @@ sa_policy_copy(Oid from, Oid to)
 							3, argtypes, values);
 		record_policy(to, col, nullptr, json);
 	}
-	invalidate_tree(to);
+	sa_invalidate_tree(to);
 }
 
 /* untag(): a column no longer tagged keeps no policy (its POLICY entry says so). */

@@ -38,7 +38,7 @@ struct ReadTargets
 {
 	bool		valid;
 	Oid			db;
-	Oid			log_relids[3];	/* sensitive_audit.log, log_entries, log_contexts */
+	Oid			log_relids[4];	/* sensitive_audit.log, log_entries, log_contexts, erasable_values */
 	HTAB	   *tables;			/* relid -> ReadTable: tables with read auditing */
 };
 
@@ -91,6 +91,7 @@ load_targets(void)
 	targets.log_relids[0] = sa_audit_relid(SA_LOG);
 	targets.log_relids[1] = sa_audit_relid(SA_ENTRIES);
 	targets.log_relids[2] = sa_audit_relid(SA_CONTEXTS);
+	targets.log_relids[3] = sa_audit_relid(SA_ERASABLE_VALUES);
 
 	HASHCTL		ctl;
 
@@ -157,7 +158,8 @@ load_targets(void)
 bool
 is_log_relation(Oid relid)
 {
-	return relid == targets.log_relids[0] || relid == targets.log_relids[1] || relid == targets.log_relids[2];
+	return relid == targets.log_relids[0] || relid == targets.log_relids[1] || relid == targets.log_relids[2]
+		|| relid == targets.log_relids[3];
 }
 
 /* The names of the columns in cols (offset by FirstLowInvalidHeapAttributeNumber), as a JSON array. */

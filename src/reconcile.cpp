@@ -118,7 +118,13 @@ PG_FUNCTION_INFO_V1(sensitive_audit_logged_values);
 PG_FUNCTION_INFO_V1(sensitive_audit_baseline);
 }
 
-/* _current_values(tbl) RETURNS TABLE (row_key text, column_name text, value text) */
+/*
+ * _current_values(tbl) RETURNS TABLE (row_key text, column_name text, value
+ * text, fingerprint text): fingerprint is what a fingerprint column's value
+ * would be in the log (NULL while the database has no fingerprint key).
+ * It is made here, from the row itself, so that reconcile() cannot be used
+ * to test candidate values against fingerprints.
+ */
 extern "C" Datum
 sensitive_audit_current_values(PG_FUNCTION_ARGS)
 {
@@ -143,6 +149,8 @@ sensitive_audit_current_values(PG_FUNCTION_ARGS)
 	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "sensitive_audit reconcile row",
 												 ALLOCSET_DEFAULT_SIZES);
 	ListCell   *lc;
+	uint8_t		fingerprint_key[SA_PROTECT_KEY_LEN];
+	int			have_key = -1;
 
 	foreach(lc, find_all_inheritors(relid, AccessShareLock, nullptr))
 	{
@@ -167,12 +175,16 @@ sensitive_audit_current_values(PG_FUNCTION_ARGS)
 
 			for (int c = 0; c < n; c++)
 			{
-				Datum		out[3];
-				bool		nulls[3] = {false, false, values[c] == nullptr};
+				Datum		out[4];
+				bool		nulls[4] = {false, false, values[c] == nullptr, true};
+				char	   *fp = values[c] == nullptr ? nullptr
+					: sa_protect_fingerprint(values[c], (int) strlen(values[c]), fingerprint_key, &have_key);
 
 				out[0] = CStringGetTextDatum(key);
 				out[1] = CStringGetTextDatum(columns[c]);
 				out[2] = values[c] ? CStringGetTextDatum(values[c]) : (Datum) 0;
+				out[3] = fp ? CStringGetTextDatum(fp) : (Datum) 0;
+				nulls[3] = fp == nullptr;
 				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
 			}
 			MemoryContextSwitchTo(old);
@@ -182,14 +194,15 @@ sensitive_audit_current_values(PG_FUNCTION_ARGS)
 		table_endscan(scan);
 		table_close(rel, NoLock);
 	}
+	explicit_bzero(fingerprint_key, sizeof(fingerprint_key));
 	return (Datum) 0;
 }
 
 /*
  * _logged_values(tbl) RETURNS TABLE (row_key text, column_name text,
- * present boolean, value text, event_time timestamptz, chain int, seq bigint):
- * the entries that set (present) or clear a tagged value, with row_key the
- * key the row has now.
+ * present boolean, value text, event_time timestamptz, chain int, seq bigint,
+ * protection text): the entries that set (present) or clear a tagged value,
+ * with row_key the key the row has now, and the form of a protected value.
  */
 extern "C" Datum
 sensitive_audit_logged_values(PG_FUNCTION_ARGS)
@@ -267,7 +280,7 @@ sensitive_audit_logged_values(PG_FUNCTION_ARGS)
 	SPI_freetuptable(SPI_tuptable);
 
 	SPIPlanPtr	plan = SPI_prepare(psprintf("SELECT l.row_key::pg_catalog.text, l.column_name, l.operation, l.new_value, "
-											"l.event_time, l.chain, l.seq %s"
+											"l.event_time, l.chain, l.seq, l.protection %s"
 											"AND l.operation OPERATOR(pg_catalog.=) ANY "
 											"('{INSERT,UPDATE,DELETE,TRUNCATE,ATTACH,BASELINE}'::pg_catalog.text[])", from),
 								   2, argtypes);
@@ -327,8 +340,8 @@ sensitive_audit_logged_values(PG_FUNCTION_ARGS)
 				pos_seq = next->seq;
 			}
 
-			Datum		out[7];
-			bool		nulls[7] = {key == nullptr, false, false, true, false, false, false};
+			Datum		out[8];
+			bool		nulls[8] = {key == nullptr, false, false, true, false, false, false, false};
 			bool		present = strcmp(op, "DELETE") != 0 && strcmp(op, "TRUNCATE") != 0;
 
 			out[0] = key ? CStringGetTextDatum(key) : (Datum) 0;
@@ -342,6 +355,7 @@ sensitive_audit_logged_values(PG_FUNCTION_ARGS)
 			out[4] = TimestampTzGetDatum(at);
 			out[5] = Int32GetDatum(chain);
 			out[6] = Int64GetDatum(seq);
+			out[7] = SPI_getbinval(t, d, 8, &nulls[7]);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(rowcxt);

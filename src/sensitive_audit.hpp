@@ -48,6 +48,10 @@ extern int	sa_prepared_wait_warning;
 #define SA_LOG_INFO "log_info"			/* the log id */
 #define SA_POLICY_INFO "policy_info"	/* guardrails (policy.cpp) */
 #define SA_READ_AUDIT_INFO "read_audit_info"	/* tables whose reads are recorded (reads.cpp) */
+#define SA_PROTECT_INFO "protect_info"		/* protection of tagged columns (protect.cpp) */
+#define SA_FINGERPRINT_KEY "fingerprint_key"
+#define SA_ENCRYPTION_KEYS "encryption_keys"
+#define SA_ERASABLE_VALUES "erasable_values"
 #define SA_ALERT_CHANNEL "sensitive_audit_alerts"
 /* A guardrail's threshold refused a statement. */
 #define ERRCODE_SA_GUARDRAIL MAKE_SQLSTATE('S', 'A', '0', '0', '1')
@@ -109,6 +113,7 @@ struct PendingEntry
 	PendingStr	f[PF_NFIELDS];
 	TimestampTz event_time;
 	int32		backend_pid;
+	uint16		format;			/* 0 for format 1; SA_FORMAT_PROTECTED for protected values */
 };
 
 /* Refuse a call from the wrong context ("must be called as a trigger"). */
@@ -166,6 +171,7 @@ extern void sa_contexts_forget(void);
 extern void sa_capture_init(void);
 extern bool sa_type_supported(Oid typid, Oid *bad_type);
 extern char *sa_type_name(Oid typid, int32 typmod);
+extern char *sa_canonical_from_text(Oid relid, const char *column, const char *text);
 
 /* setup.cpp */
 struct SaTagRow
@@ -291,6 +297,17 @@ extern SaPolicy *sa_policy_load(Oid tbl, const char *column);
 extern void sa_policy_check(const SaPolicy *p, const SaPolicyRow *row);
 extern void sa_policy_forget(Oid tbl, const char *col);
 extern void sa_policy_copy(Oid from, Oid to);
+extern void sa_check_tagged_column(Oid tbl, const char *col, const char *what, bool must_own);
+extern void sa_invalidate_tree(Oid tbl);
+
+/* protection.cpp */
+struct SaProtect;
+extern SaProtect *sa_protect_load(Oid tbl, const char *column);
+extern char *sa_protect_value(const SaProtect *p, const char *schema, const char *table, const char *key,
+							  const char *value, int len, int *outlen);
+extern char *sa_protect_fingerprint(const char *value, int len, uint8_t key[SA_PROTECT_KEY_LEN], int *valid);
+extern void sa_protect_forget(Oid tbl, const char *col);
+extern void sa_protect_copy(Oid from, Oid to);
 /* A refused attempt, to be recorded outside the transaction that fails. */
 extern void sa_policy_denied(const SaPolicyRow *row, const char *column, const char *json);
 

@@ -701,6 +701,7 @@ sa_catalog_set(Oid tbl, const char *column, bool tagged)
 	else
 	{
 		sa_policy_forget(tbl, column);
+		sa_protect_forget(tbl, column);
 		sa_run_sql_as_owner("DELETE FROM sensitive_audit.tag_info "
 							"WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
 							"AND column_name OPERATOR(pg_catalog.=) $2",
@@ -727,6 +728,11 @@ sa_catalog_rename(Oid tbl, const char *oldname, const char *newname)
 							"WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
 							"AND column_name OPERATOR(pg_catalog.=) $2",
 							3, argtypes, args);
+	if (OidIsValid(sa_audit_relid(SA_PROTECT_INFO)))
+		sa_run_sql_as_owner("UPDATE sensitive_audit.protect_info SET column_name = $3 "
+							"WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+							"AND column_name OPERATOR(pg_catalog.=) $2",
+							3, argtypes, args);
 }
 
 /* Forget every column of a table that is gone. */
@@ -741,6 +747,10 @@ sa_catalog_forget(Oid tbl)
 						1, argtypes, args);
 	if (OidIsValid(sa_audit_relid(SA_POLICY_INFO)))
 		sa_run_sql_as_owner("DELETE FROM sensitive_audit.policy_info "
+							"WHERE tbl::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+							1, argtypes, args);
+	if (OidIsValid(sa_audit_relid(SA_PROTECT_INFO)))
+		sa_run_sql_as_owner("DELETE FROM sensitive_audit.protect_info "
 							"WHERE tbl::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
 							1, argtypes, args);
 }

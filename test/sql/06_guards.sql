@@ -20,7 +20,7 @@ SELECT e.chain, e.seq, e.txid, e.event_time,
 	   c.operation, c.table_schema, c.table_name, c.column_name,
 	   e.row_key, c.row_key_source, e.old_value, e.new_value, c.value_type,
 	   c.session_role, c.effective_role, c.application_name, c.client_addr,
-	   e.backend_pid, e.prev_hash, e.hash, e.format, e.context
+	   e.backend_pid, e.prev_hash, e.hash, e.format, e.context, NULL::text AS protection
   FROM sensitive_audit.log_entries e
   LEFT JOIN sensitive_audit.log_contexts c ON c.id = e.context
  WHERE false;
@@ -30,7 +30,7 @@ SELECT e.chain, e.seq, e.txid, e.event_time,
 	   c.operation, c.table_schema, c.table_name, c.column_name,
 	   e.row_key, c.row_key_source, e.old_value, e.new_value, c.value_type,
 	   c.session_role, c.effective_role, c.application_name, c.client_addr,
-	   e.backend_pid, e.prev_hash, e.hash, e.format, e.context
+	   e.backend_pid, e.prev_hash, e.hash, e.format, e.context, NULL::text AS protection
   FROM sensitive_audit.log_entries e
   LEFT JOIN sensitive_audit.log_contexts c ON c.id = e.context
  WHERE false;

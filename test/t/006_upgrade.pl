@@ -1,5 +1,5 @@
 # 006_upgrade.pl — a database audited under release 1.0 updates to 1.1 and
-# on to 1.2 with one ALTER EXTENSION sensitive_audit UPDATE: its history comes through entry
+# on to 1.2 and 1.3 with one ALTER EXTENSION sensitive_audit UPDATE: its history comes through entry
 # for entry and verifies, what is tagged stays tagged (tag_info, the
 # tagged_columns view), every tagged table and partition gets 1.1's three
 # capture triggers, and capture carries on under them, including the
@@ -83,23 +83,24 @@ is($node->safe_psql('legacy', q{SELECT has_schema_privilege('reader', 'sensitive
 # The update.
 $node->safe_psql('legacy', 'ALTER EXTENSION sensitive_audit UPDATE');
 is($node->safe_psql('legacy', q{SELECT extversion FROM pg_extension WHERE extname = 'sensitive_audit'}),
-	'1.2', 'ALTER EXTENSION sensitive_audit UPDATE brings it to 1.2, through 1.1');
+	'1.3', 'ALTER EXTENSION sensitive_audit UPDATE brings it to 1.3, through 1.1 and 1.2');
 
 # The 13 entries of 1.0, unchanged, and one more: the update itself.
-is($node->safe_psql('legacy', 'SELECT count(*) FROM sensitive_audit.log'), '15',
+is($node->safe_psql('legacy', 'SELECT count(*) FROM sensitive_audit.log'), '16',
 	'1.1: the 13 entries of 1.0 and one for each update');
 is( $node->safe_psql(
 		'legacy', q{
 SELECT operation || ' ' || table_schema || ' ' || new_value || ' ' || (session_role = current_user)
   FROM sensitive_audit.log WHERE operation NOT IN ('TAG', 'INSERT', 'UPDATE', 'DELETE') ORDER BY seq}),
-	"EXTENSION UPDATE sensitive_audit 1.0 -> 1.1 true\nEXTENSION UPDATE sensitive_audit 1.1 -> 1.2 true",
+	"EXTENSION UPDATE sensitive_audit 1.0 -> 1.1 true\nEXTENSION UPDATE sensitive_audit 1.1 -> 1.2 true\n"
+	  . "EXTENSION UPDATE sensitive_audit 1.2 -> 1.3 true",
 	'1.1: the updates are recorded, by whom');
 (my $log_rows_1_0 = $log_rows) =~ s/ ORDER BY/ WHERE operation <> 'EXTENSION UPDATE' ORDER BY/;
 is($node->safe_psql('legacy', $log_rows_1_0), $log_before, '1.1: every field of every 1.0 entry unchanged');
 is($node->safe_psql('legacy', q{SELECT count(*) FILTER (WHERE NOT ok) || ':' || sum(entries) FROM sensitive_audit.verify()}),
-	'0:15', '1.1: every chain verifies');
-is($node->safe_psql('legacy', 'SELECT sensitive_audit.verify_or_raise()'), '15',
-	'1.1: verify_or_raise() counts the 15 entries');
+	'0:16', '1.1: every chain verifies');
+is($node->safe_psql('legacy', 'SELECT sensitive_audit.verify_or_raise()'), '16',
+	'1.1: verify_or_raise() counts the 16 entries');
 
 is($node->safe_psql('legacy', $tagged),
 	'public.patients.diagnosis by postgres,public.patients.ssn by postgres,public.visits.note by postgres',
@@ -205,15 +206,15 @@ SELECT (SELECT bool_and(ok) FROM sensitive_audit.verify())
 	   AND (SELECT sum(entries) FROM sensitive_audit.verify()) = (SELECT count(*) FROM sensitive_audit.log)
 	   AND NOT EXISTS (SELECT FROM sensitive_audit.log GROUP BY chain
 					   HAVING count(*) <> max(seq) OR min(seq) <> 1)
-	   AND (SELECT count(*) FROM sensitive_audit.log) = 13 + 2 + 1 + 1 + 1 + 2 + 1}),
-	't', '1.1: after the changes every chain verifies, runs 1..n without gaps, over 15 + 6 entries');
+	   AND (SELECT count(*) FROM sensitive_audit.log) = 13 + 3 + 1 + 1 + 1 + 2 + 1}),
+	't', '1.1: after the changes every chain verifies, runs 1..n without gaps, over 16 + 6 entries');
 
 # 1.2: a log id, and checkpoints over the history 1.0 wrote
 is($node->safe_psql('legacy', q{SELECT count(*) || ' ' || bool_and(log_id ~ '^[0-9a-f-]{36}$') FROM sensitive_audit.log_info}),
 	'1 true', '1.2: the updated database has a log id');
 my $body = $node->safe_psql('legacy', 'SELECT sensitive_audit.checkpoint_body()');
-like($body, qr{^sensitive_audit/[0-9a-f-]{36}\n21\n[A-Za-z0-9+/]{43}=\n(chain \d+ \d+ [A-Za-z0-9+/]{43}=\n)+$},
-	'1.2: checkpoint_body() covers the 21 entries, 1.0\'s included');
+like($body, qr{^sensitive_audit/[0-9a-f-]{36}\n22\n[A-Za-z0-9+/]{43}=\n(chain \d+ \d+ [A-Za-z0-9+/]{43}=\n)+$},
+	'1.2: checkpoint_body() covers the 22 entries, 1.0\'s included');
 is($node->safe_psql('legacy', q{SELECT string_agg(chain || ' ' || max, ',' ORDER BY chain)
   FROM (SELECT chain, max(seq) FROM sensitive_audit.log_entries GROUP BY chain) c}),
 	join(',', map { /^chain (\d+) (\d+) / ? "$1 $2" : () } split /\n/, $body),
@@ -222,7 +223,17 @@ my $note = $body . "\n\x{2014} upgrade-test " . ('A' x 91) . "=\n";
 utf8::encode($note);
 $node->safe_psql('legacy', "SELECT sensitive_audit.add_checkpoint(\$n\$$note\$n\$)");
 is($node->safe_psql('legacy', q{SELECT count(*) FILTER (WHERE NOT ok) || ':' || sum(entries) FROM sensitive_audit.verify()}),
-	'0:21', '1.2: with a checkpoint stored, every chain verifies');
+	'0:22', '1.2: with a checkpoint stored, every chain verifies');
+
+# 1.3: a column of 1.0's history protected from now on; format 1 and 2 side by side
+$node->safe_psql('legacy', q{SELECT sensitive_audit.protect('patients', 'diagnosis', 'fingerprint')});
+is(change(q{UPDATE patients SET diagnosis = 'healthy' WHERE id = 1}) =~ /^UPDATE patients\.diagnosis \{"id": "1"\} \S+ -> hmac-sha256:[0-9a-f]{64}$/ ? 1 : 0,
+	1, '1.3: an UPDATE of a fingerprinted column of a 1.0 table is captured as a fingerprint');
+is($node->safe_psql('legacy', q{SELECT string_agg(format::text || ':' || n, ',' ORDER BY format) FROM
+  (SELECT format, count(*) AS n FROM sensitive_audit.log_entries GROUP BY format) f}),
+	'1:23,2:1', '1.3: format 1 entries (1.0\'s among them) and a format 2 entry in one log');
+is($node->safe_psql('legacy', q{SELECT count(*) FILTER (WHERE NOT ok) || ':' || sum(entries) FROM sensitive_audit.verify()}),
+	'0:24', '1.3: every chain verifies, held to the checkpoint taken under 1.2');
 
 # ---------------------------------------------------------------------------
 # Both versions are available, and a new installation is 1.1 directly, the
@@ -231,12 +242,12 @@ is( $node->safe_psql(
 		'legacy', q{
 SELECT string_agg(version || ':' || installed, ',' ORDER BY version)
   FROM pg_available_extension_versions WHERE name = 'sensitive_audit'}),
-	'1.0:false,1.1:false,1.2:true', 'pg_available_extension_versions lists 1.0, 1.1 and 1.2 (installed here)');
+	'1.0:false,1.1:false,1.2:false,1.3:true', 'pg_available_extension_versions lists 1.0 to 1.3 (1.3 installed here)');
 
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION sensitive_audit');
 is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'sensitive_audit'}),
-	'1.2', 'CREATE EXTENSION sensitive_audit in another database installs 1.2');
+	'1.3', 'CREATE EXTENSION sensitive_audit in another database installs 1.3');
 
 my $members = q{
 SELECT pg_describe_object(classid, objid, objsubid) FROM pg_depend

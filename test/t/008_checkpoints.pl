@@ -300,7 +300,7 @@ CREATE TABLE public.t (id integer PRIMARY KEY, secret text);
 SELECT sensitive_audit.tag('public.t', 'secret');
 });
 is(query('app', q{SELECT extversion FROM pg_extension WHERE extname = 'sensitive_audit'}),
-	'1.2', 'extension version 1.2');
+	'1.3', 'extension version 1.3');
 is(query('app', 'SELECT count(*) FROM sensitive_audit.tree_nodes'), '0', 'no tree node stored yet');
 
 my $big = 1;    # the chain of more than 600 entries

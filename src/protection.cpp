@@ -1,0 +1,780 @@
+/*
+ * protection.cpp — sensitive values protected in the log (DESIGN.md,
+ * "Sensitive values protected in the log"; docs/FORMAT.md, section 11).
+ *
+ * Per tagged column, sensitive_audit.protect_info says what an entry keeps
+ * of a value; a column it does not list is plain (the canonical text,
+ * format 1).  The other modes make format 2 entries, whose old_value and
+ * new_value hold a protected form that the chain's hash commits to:
+ *
+ *   fingerprint  "hmac-sha256:<hex>" under the database's fingerprint key,
+ *                made by the first protect(..., 'fingerprint') and readable
+ *                by the extension's owner only; fingerprint() lets a
+ *                granted role test a candidate value;
+ *   encrypt      "x25519-aes256gcm:<base64>", sealed to the public key that
+ *                set_encryption_key() set last; the private key never
+ *                enters the database (`sensitive-audit decrypt` opens them);
+ *   erasable     "sha256-salted:<hex>", a commitment to a random salt and
+ *                the value, both kept in erasable_values (written in the
+ *                same transaction as the change) until erase() empties
+ *                them for one row key.
+ *
+ * The row key stays in clear text in every entry, so a column that is part
+ * of its table's row key (or of a table without one, whose rows are known
+ * by their tagged values) cannot be protected.
+ *
+ * Capture asks sa_protect_load() for a column's protection when it builds
+ * a relation's info (capture.cpp), so a plain column costs one pointer
+ * test.  protect() and set_encryption_key() invalidate the infos that carry
+ * the old protection or key.
+ */
+#include "sensitive_audit.hpp"
+
+extern "C" {
+#include "catalog/pg_inherits.h"
+#include "utils/inval.h"
+}
+
+namespace {
+
+enum ProtectMode
+{
+	MODE_PLAIN,
+	MODE_FINGERPRINT,
+	MODE_ENCRYPT,
+	MODE_ERASABLE
+};
+
+const char *const mode_names[] = {"plain", "fingerprint", "encrypt", "erasable"};
+
+/* Columns of protect_info, fingerprint_key and encryption_keys (attnum - 1). */
+enum { PI_TBL, PI_COLUMN, PI_MODE };
+enum { FK_SINGLETON, FK_KEY };
+enum { EK_KEY_ID, EK_PUBLIC_KEY, EK_SET_AT };
+
+/*
+ * Sealers by recipient key id.  Each holds an ephemeral X25519 key and the
+ * AEAD key derived from it (OpenSSL memory, not palloc'd), so the cache
+ * lives as long as the backend; a few keys are ever in use at once.
+ */
+#define MAX_SEALERS 4
+struct SealerSlot
+{
+	char		key_id[2 * SA_KEY_ID_LEN + 1];
+	sa_sealer  *sealer;
+};
+SealerSlot	sealers[MAX_SEALERS];
+int			next_sealer_victim = 0;
+
+ProtectMode
+parse_mode(const char *mode)
+{
+	for (int m = MODE_PLAIN; m <= MODE_ERASABLE; m++)
+		if (strcmp(mode, mode_names[m]) == 0)
+			return (ProtectMode) m;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown protection mode \"%s\"", mode),
+			 errhint("The mode is 'plain', 'fingerprint', 'encrypt' or 'erasable'.")));
+}
+
+/*
+ * Scan one of the audit schema's small tables below SQL with the latest
+ * snapshot, calling fn for each tuple until it returns false.
+ */
+template <typename Fn>
+void
+scan_table(const char *name, Fn fn)
+{
+	Oid			relid = sa_audit_relid(name);
+
+	if (!OidIsValid(relid))
+		return;
+
+	/* the extension may have been dropped since the name was looked up */
+	Relation	rel = try_table_open(relid, AccessShareLock);
+
+	if (rel == nullptr)
+		return;
+
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
+	TupleDesc	desc = RelationGetDescr(rel);
+	HeapTuple	tuple;
+
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != nullptr)
+		if (!fn(tuple, desc))
+			break;
+	table_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+}
+
+/* The stored protection of tbl.column (MODE_PLAIN when none). */
+ProtectMode
+stored_mode(Oid tbl, const char *column)
+{
+	ProtectMode mode = MODE_PLAIN;
+
+	scan_table(SA_PROTECT_INFO, [&](HeapTuple tuple, TupleDesc desc) {
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, PI_TBL + 1, desc, &isnull);
+
+		if (isnull || DatumGetObjectId(d) != tbl)
+			return true;
+		d = heap_getattr(tuple, PI_COLUMN + 1, desc, &isnull);
+		if (isnull || strcmp(NameStr(*DatumGetName(d)), column) != 0)
+			return true;
+		d = heap_getattr(tuple, PI_MODE + 1, desc, &isnull);
+		if (!isnull)
+		{
+			char	   *m = TextDatumGetCString(d);
+
+			for (int i = MODE_FINGERPRINT; i <= MODE_ERASABLE; i++)
+				if (strcmp(m, mode_names[i]) == 0)
+					mode = (ProtectMode) i;
+		}
+		return false;
+	});
+	return mode;
+}
+
+/* The database's fingerprint key into key; false if it has none yet. */
+bool
+read_fingerprint_key(uint8_t key[SA_PROTECT_KEY_LEN])
+{
+	bool		found = false;
+
+	scan_table(SA_FINGERPRINT_KEY, [&](HeapTuple tuple, TupleDesc desc) {
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, FK_KEY + 1, desc, &isnull);
+
+		if (isnull)
+			return true;
+
+		bytea	   *b = DatumGetByteaPP(d);
+
+		if (VARSIZE_ANY_EXHDR(b) != SA_PROTECT_KEY_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("sensitive_audit.fingerprint_key does not hold a %d-byte key", SA_PROTECT_KEY_LEN)));
+		memcpy(key, VARDATA_ANY(b), SA_PROTECT_KEY_LEN);
+		found = true;
+		return false;
+	});
+	return found;
+}
+
+/*
+ * The public key in use (the one set last) into pub and key_id; false if
+ * none was ever set.
+ */
+bool
+read_encryption_key(uint8_t pub[SA_PROTECT_KEY_LEN], char key_id[2 * SA_KEY_ID_LEN + 1])
+{
+	bool		found = false;
+	TimestampTz latest = 0;
+	char	   *pem = nullptr;
+
+	scan_table(SA_ENCRYPTION_KEYS, [&](HeapTuple tuple, TupleDesc desc) {
+		bool		isnull,
+					pnull;
+		Datum		at = heap_getattr(tuple, EK_SET_AT + 1, desc, &isnull);
+		Datum		p = heap_getattr(tuple, EK_PUBLIC_KEY + 1, desc, &pnull);
+
+		if (isnull || pnull)
+			return true;
+		if (!found || DatumGetTimestampTz(at) > latest)
+		{
+			found = true;
+			latest = DatumGetTimestampTz(at);
+			pem = TextDatumGetCString(p);
+		}
+		return true;
+	});
+	if (!found)
+		return false;
+
+	int			rc = sa_x25519_public_from_pem(pem, strlen(pem), pub, key_id);
+
+	if (rc != SA_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the encryption key in sensitive_audit.encryption_keys cannot be used: %s",
+						sa_strerror(rc))));
+	return true;
+}
+
+sa_sealer  *
+sealer_for(const uint8_t pub[SA_PROTECT_KEY_LEN], const char *key_id)
+{
+	for (int i = 0; i < MAX_SEALERS; i++)
+		if (sealers[i].sealer != nullptr && strcmp(sealers[i].key_id, key_id) == 0)
+			return sealers[i].sealer;
+
+	sa_sealer  *s = sa_sealer_create(pub);
+
+	if (s == nullptr)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not set up sealing to encryption key %s", key_id)));
+
+	SealerSlot *slot = &sealers[next_sealer_victim];
+
+	next_sealer_victim = (next_sealer_victim + 1) % MAX_SEALERS;
+	if (slot->sealer != nullptr)
+		sa_sealer_destroy(slot->sealer);
+	slot->sealer = s;
+	strlcpy(slot->key_id, key_id, sizeof(slot->key_id));
+	return s;
+}
+
+char	   *
+user_name(void)
+{
+	return GetUserNameFromId(GetUserId(), false);
+}
+
+/* Queue an entry of the audit setup that names a row key. */
+void
+record_row_entry(const char *operation, const char *schema, const char *table, const char *row_key,
+				 const char *new_value)
+{
+	PendingEntry *e = sa_pending_new(GetCurrentTimestamp());
+
+	sa_pending_set(e, PF_OPERATION, operation);
+	sa_pending_set(e, PF_TABLE_SCHEMA, schema);
+	sa_pending_set(e, PF_TABLE_NAME, table);
+	sa_pending_set(e, PF_ROW_KEY, row_key);
+	sa_pending_set(e, PF_NEW_VALUE, new_value);
+	sa_pending_fill_who(e);
+}
+
+void
+record_protect(Oid tbl, const char *col, ProtectMode from, ProtectMode to)
+{
+	sa_record_setup_values("PROTECT", get_namespace_name(get_rel_namespace(tbl)), get_rel_name(tbl), col,
+						   nullptr, mode_names[from], mode_names[to]);
+}
+
+/*
+ * A protected column must not show in clear in the row key: neither be one
+ * of the key's columns, nor belong to a table (or partition) without a key,
+ * whose rows are known by their tagged values.
+ */
+void
+check_not_key(Oid tbl, const char *col)
+{
+	ListCell   *lc;
+
+	foreach(lc, find_all_inheritors(tbl, AccessShareLock, nullptr))
+	{
+		Oid			member = lfirst_oid(lc);
+		Relation	rel = table_open(member, NoLock);
+		const char *source;
+		Bitmapset  *keys = sa_key_attnums(rel, &source);
+		AttrNumber	attnum = get_attnum(member, col);
+
+		table_close(rel, NoLock);
+		if (keys == nullptr)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot protect column \"%s\": \"%s\" has no primary key or replica identity",
+							col, get_rel_name(member)),
+					 errdetail("Its entries name each row by its tagged values, in clear text."),
+					 errhint("Give the table a primary key first.")));
+		if (bms_is_member(attnum, keys))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot protect column \"%s\" of \"%s\": it is part of the row's %s",
+							col, get_rel_name(member), source),
+					 errdetail("Every entry names its row by the row key, in clear text.")));
+	}
+}
+
+/* Make the database's fingerprint key if it has none (as the extension's owner). */
+void
+ensure_fingerprint_key(void)
+{
+	uint8_t		key[SA_PROTECT_KEY_LEN];
+
+	if (read_fingerprint_key(key))
+		return;
+	if (sa_random_bytes(key, sizeof(key)) != SA_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not make a random fingerprint key")));
+
+	bytea	   *b = (bytea *) palloc(VARHDRSZ + sizeof(key));
+
+	SET_VARSIZE(b, VARHDRSZ + sizeof(key));
+	memcpy(VARDATA(b), key, sizeof(key));
+
+	Oid			argtypes[1] = {BYTEAOID};
+	Datum		args[1] = {PointerGetDatum(b)};
+
+	sa_run_sql_as_owner("INSERT INTO sensitive_audit.fingerprint_key (singleton, key, created_at) "
+						"VALUES (true, $1, pg_catalog.statement_timestamp()) "
+						"ON CONFLICT (singleton) DO NOTHING",
+						1, argtypes, args);
+	explicit_bzero(key, sizeof(key));
+}
+
+char	   *
+fingerprint_of(const uint8_t key[SA_PROTECT_KEY_LEN], const char *value, int len)
+{
+	char	   *out = (char *) palloc(SA_FINGERPRINT_TEXT_LEN + 1);
+
+	if (sa_fingerprint_text(key, value, (size_t) len, out) != SA_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute a fingerprint")));
+	return out;
+}
+
+bytea	   *
+to_bytea(const uint8_t *data, size_t len)
+{
+	bytea	   *b = (bytea *) palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	return b;
+}
+
+/* The commitment's 32 bytes from its text form. */
+void
+commitment_bytes(const char *text, uint8_t out[SA_DIGEST_LEN])
+{
+	const char *hex = text + strlen(SA_COMMITMENT_PREFIX);
+
+	for (int i = 0; i < SA_DIGEST_LEN; i++)
+	{
+		unsigned int v;
+
+		sscanf(hex + 2 * i, "%2x", &v);
+		out[i] = (uint8_t) v;
+	}
+}
+
+}								/* namespace */
+
+/* What capture keeps of one tagged column's values. */
+struct SaProtect
+{
+	ProtectMode mode;
+	uint8_t		key[SA_PROTECT_KEY_LEN];	/* fingerprint: the key; encrypt: the recipient */
+	char		key_id[2 * SA_KEY_ID_LEN + 1];
+};
+
+/*
+ * The protection of tbl's column, or nullptr for plain; palloc'd in the
+ * current context (a relation info's).  A column to encrypt with no key
+ * set, or to fingerprint with no key made, cannot be captured: refusing
+ * the change is better than logging its value in clear.
+ */
+SaProtect *
+sa_protect_load(Oid tbl, const char *column)
+{
+	ProtectMode mode = stored_mode(tbl, column);
+
+	if (mode == MODE_PLAIN)
+		return nullptr;
+
+	SaProtect  *p = (SaProtect *) palloc0(sizeof(SaProtect));
+
+	p->mode = mode;
+	if (mode == MODE_FINGERPRINT && !read_fingerprint_key(p->key))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("column \"%s\" of \"%s\" is to be fingerprinted, but the database has no fingerprint key",
+						column, get_rel_name(tbl)),
+				 errhint("Run SELECT sensitive_audit.protect('%s', '%s', 'fingerprint') again to make one.",
+						 get_rel_name(tbl), column)));
+	if (mode == MODE_ENCRYPT && !read_encryption_key(p->key, p->key_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("column \"%s\" of \"%s\" is to be encrypted, but no encryption key is set",
+						column, get_rel_name(tbl)),
+				 errhint("Set one with sensitive_audit.set_encryption_key().")));
+	return p;
+}
+
+/*
+ * The stored form of one value of a protected column, palloc'd.  For an
+ * erasable column the salt and value go into erasable_values, under the
+ * entry's table and row key, in the same (sub)transaction as the change.
+ */
+char *
+sa_protect_value(const SaProtect *p, const char *schema, const char *table, const char *key,
+				 const char *value, int len, int *outlen)
+{
+	char	   *out = nullptr;
+
+	switch (p->mode)
+	{
+		case MODE_PLAIN:
+			out = pnstrdup(value, len);
+			break;
+		case MODE_FINGERPRINT:
+			out = fingerprint_of(p->key, value, len);
+			break;
+		case MODE_ENCRYPT:
+			{
+				sa_sealer  *s = sealer_for(p->key, p->key_id);
+				size_t		cap = sa_sealed_text_len((size_t) len) + 1;
+				size_t		n;
+
+				out = (char *) palloc(cap);
+				if (sa_seal_text(s, value, (size_t) len, out, cap, &n) != SA_OK)
+					ereport(ERROR,
+							(errcode(ERRCODE_INTERNAL_ERROR),
+							 errmsg("could not seal a value of \"%s.%s\"", schema, table)));
+				break;
+			}
+		case MODE_ERASABLE:
+			{
+				uint8_t		salt[SA_PROTECT_KEY_LEN];
+				uint8_t		commitment[SA_DIGEST_LEN];
+
+				if (sa_random_bytes(salt, sizeof(salt)) != SA_OK)
+					ereport(ERROR,
+							(errcode(ERRCODE_INTERNAL_ERROR),
+							 errmsg("could not make a random salt")));
+				out = (char *) palloc(SA_COMMITMENT_TEXT_LEN + 1);
+				if (sa_commitment_text(salt, value, (size_t) len, out) != SA_OK)
+					ereport(ERROR,
+							(errcode(ERRCODE_INTERNAL_ERROR),
+							 errmsg("could not compute a commitment")));
+				commitment_bytes(out, commitment);
+
+				Oid			argtypes[6] = {BYTEAOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TEXTOID};
+				Datum		args[6] = {
+					PointerGetDatum(to_bytea(commitment, sizeof(commitment))),
+					CStringGetTextDatum(schema),
+					CStringGetTextDatum(table),
+					key ? CStringGetTextDatum(key) : (Datum) 0,
+					PointerGetDatum(to_bytea(salt, sizeof(salt))),
+					PointerGetDatum(cstring_to_text_with_len(value, len)),
+				};
+				char		nulls[7] = {' ', ' ', ' ', key ? ' ' : 'n', ' ', ' ', '\0'};
+
+				if (SPI_connect() != SPI_OK_CONNECT)
+					elog(ERROR, "SPI_connect failed");
+				sa_run_sql_as_owner_nulls("INSERT INTO sensitive_audit.erasable_values "
+										  "(commitment, table_schema, table_name, row_key, salt, value) "
+										  "VALUES ($1, $2, $3, $4::pg_catalog.jsonb, $5, $6)",
+										  6, argtypes, args, nulls);
+				SPI_finish();
+				explicit_bzero(salt, sizeof(salt));
+				break;
+			}
+	}
+	*outlen = (int) strlen(out);
+	return out;
+}
+
+/*
+ * For reconcile(): the fingerprint value would have in the log, into a
+ * palloc'd text; nullptr if the database has no fingerprint key.  The key
+ * is read once per call of the caller (key is its buffer, valid tells).
+ */
+char *
+sa_protect_fingerprint(const char *value, int len, uint8_t key[SA_PROTECT_KEY_LEN], int *valid)
+{
+	if (*valid < 0)
+		*valid = read_fingerprint_key(key) ? 1 : 0;
+	if (*valid == 0)
+		return nullptr;
+	return fingerprint_of(key, value, len);
+}
+
+/* untag(): a column no longer tagged is no longer protected (a PROTECT entry says so). */
+void
+sa_protect_forget(Oid tbl, const char *col)
+{
+	ProtectMode old = stored_mode(tbl, col);
+
+	if (old == MODE_PLAIN)
+		return;
+
+	Oid			argtypes[2] = {REGCLASSOID, NAMEOID};
+	NameData	name;
+	Datum		values[2];
+
+	namestrcpy(&name, col);
+	values[0] = ObjectIdGetDatum(tbl);
+	values[1] = NameGetDatum(&name);
+	sa_run_sql_as_owner("DELETE FROM sensitive_audit.protect_info "
+						"WHERE tbl OPERATOR(pg_catalog.=) $1 AND column_name OPERATOR(pg_catalog.=) $2",
+						2, argtypes, values);
+	record_protect(tbl, col, old, MODE_PLAIN);
+	sa_invalidate_tree(tbl);
+}
+
+/* DETACH PARTITION: the detached table keeps the protection of its columns. */
+void
+sa_protect_copy(Oid from, Oid to)
+{
+	if (!OidIsValid(sa_audit_relid(SA_PROTECT_INFO)))
+		return;
+
+	ListCell   *lc;
+
+	foreach(lc, sa_catalog_columns(from))
+	{
+		const char *col = (const char *) lfirst(lc);
+		ProtectMode mode = stored_mode(from, col);
+
+		if (mode == MODE_PLAIN)
+			continue;
+
+		Oid			argtypes[3] = {REGCLASSOID, REGCLASSOID, NAMEOID};
+		NameData	name;
+		Datum		values[3];
+
+		namestrcpy(&name, col);
+		values[0] = ObjectIdGetDatum(to);
+		values[1] = ObjectIdGetDatum(from);
+		values[2] = NameGetDatum(&name);
+		sa_run_sql_as_owner("INSERT INTO sensitive_audit.protect_info (tbl, column_name, mode, set_at, set_by) "
+							"SELECT $1, p.column_name, p.mode, pg_catalog.statement_timestamp(), p.set_by "
+							"FROM sensitive_audit.protect_info p WHERE p.tbl OPERATOR(pg_catalog.=) $2 "
+							"AND p.column_name OPERATOR(pg_catalog.=) $3 "
+							"ON CONFLICT (tbl, column_name) DO NOTHING",
+							3, argtypes, values);
+		record_protect(to, col, MODE_PLAIN, mode);
+	}
+	sa_invalidate_tree(to);
+}
+
+extern "C" {
+PG_FUNCTION_INFO_V1(sensitive_audit_protect);
+PG_FUNCTION_INFO_V1(sensitive_audit_set_encryption_key);
+PG_FUNCTION_INFO_V1(sensitive_audit_fingerprint);
+PG_FUNCTION_INFO_V1(sensitive_audit_erase);
+}
+
+/* protect(tbl, col, mode): what the log keeps of the column's values from now on. */
+extern "C" Datum
+sensitive_audit_protect(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("protect() needs a table, a column and a mode")));
+
+	Oid			tbl = PG_GETARG_OID(0);
+	const char *col = NameStr(*PG_GETARG_NAME(1));
+	ProtectMode mode = parse_mode(text_to_cstring(PG_GETARG_TEXT_PP(2)));
+
+	sa_check_tagged_column(tbl, col, "protect() applies to", true);
+
+	ProtectMode old = stored_mode(tbl, col);
+
+	if (mode == old)
+		PG_RETURN_VOID();
+	if (mode != MODE_PLAIN)
+		check_not_key(tbl, col);
+	if (mode == MODE_ENCRYPT)
+	{
+		uint8_t		pub[SA_PROTECT_KEY_LEN];
+		char		key_id[2 * SA_KEY_ID_LEN + 1];
+
+		if (!read_encryption_key(pub, key_id))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("no encryption key is set"),
+					 errhint("Set the X25519 public key values are sealed to with sensitive_audit.set_encryption_key() first.")));
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (mode == MODE_FINGERPRINT)
+		ensure_fingerprint_key();
+
+	Oid			argtypes[4] = {REGCLASSOID, NAMEOID, TEXTOID, TEXTOID};
+	NameData	name;
+	Datum		values[4];
+
+	namestrcpy(&name, col);
+	values[0] = ObjectIdGetDatum(tbl);
+	values[1] = NameGetDatum(&name);
+	values[2] = CStringGetTextDatum(mode_names[mode]);
+	values[3] = CStringGetTextDatum(user_name());
+	if (mode == MODE_PLAIN)
+		sa_run_sql_as_owner("DELETE FROM sensitive_audit.protect_info "
+							"WHERE tbl OPERATOR(pg_catalog.=) $1 AND column_name OPERATOR(pg_catalog.=) $2",
+							2, argtypes, values);
+	else
+		sa_run_sql_as_owner("INSERT INTO sensitive_audit.protect_info (tbl, column_name, mode, set_at, set_by) "
+							"VALUES ($1, $2, $3, pg_catalog.statement_timestamp(), $4) "
+							"ON CONFLICT (tbl, column_name) DO UPDATE "
+							"SET mode = EXCLUDED.mode, set_at = EXCLUDED.set_at, set_by = EXCLUDED.set_by",
+							4, argtypes, values);
+	record_protect(tbl, col, old, mode);
+	SPI_finish();
+	sa_invalidate_tree(tbl);
+	PG_RETURN_VOID();
+}
+
+/*
+ * set_encryption_key(public_key text): values of encrypt columns are sealed
+ * to this key from now on (an ENCRYPTION KEY entry); returns its key id.
+ * Entries sealed to earlier keys stay as they are.
+ */
+extern "C" Datum
+sensitive_audit_set_encryption_key(PG_FUNCTION_ARGS)
+{
+	text	   *arg = PG_GETARG_TEXT_PP(0);
+	uint8_t		pub[SA_PROTECT_KEY_LEN];
+	char		key_id[2 * SA_KEY_ID_LEN + 1];
+
+	/* the argument is a public key: never echo it, in case it is the private one */
+	int			rc = sa_x25519_public_from_pem(VARDATA_ANY(arg), VARSIZE_ANY_EXHDR(arg), pub, key_id);
+
+	if (rc != SA_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("set_encryption_key() needs an X25519 public key in PEM"),
+				 errdetail("%s.", sa_strerror(rc)),
+				 errhint("Make a key pair with: openssl genpkey -algorithm X25519 -out private.pem; "
+						 "then pass what openssl pkey -in private.pem -pubout prints. "
+						 "The private key stays outside the database.")));
+
+	char	   *pem = text_to_cstring(arg);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3] = {CStringGetTextDatum(key_id), CStringGetTextDatum(pem), CStringGetTextDatum(user_name())};
+
+	sa_run_sql_as_owner("INSERT INTO sensitive_audit.encryption_keys (key_id, public_key, set_at, set_by) "
+						"VALUES ($1, $2, pg_catalog.statement_timestamp(), $3) "
+						"ON CONFLICT (key_id) DO UPDATE SET set_at = EXCLUDED.set_at, set_by = EXCLUDED.set_by",
+						3, argtypes, values);
+	SPI_finish();
+
+	StringInfoData json;
+
+	initStringInfo(&json);
+	appendStringInfoString(&json, "{\"key_id\": ");
+	escape_json(&json, key_id);
+	appendStringInfoString(&json, ", \"public_key\": ");
+	escape_json(&json, pem);
+	appendStringInfoChar(&json, '}');
+	sa_record_setup_values("ENCRYPTION KEY", nullptr, nullptr, nullptr, nullptr, nullptr, json.data);
+	/* every relation info that carries the old key */
+	CacheInvalidateRelcacheAll();
+	PG_RETURN_TEXT_P(cstring_to_text(key_id));
+}
+
+/* fingerprint(tbl, col, value): what a candidate value would be in the log. */
+extern "C" Datum
+sensitive_audit_fingerprint(PG_FUNCTION_ARGS)
+{
+	Oid			tbl = PG_GETARG_OID(0);
+	const char *col = NameStr(*PG_GETARG_NAME(1));
+	char	   *value = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	uint8_t		key[SA_PROTECT_KEY_LEN];
+
+	sa_check_tagged_column(tbl, col, "fingerprint() applies to", false);
+	if (!read_fingerprint_key(key))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this database has no fingerprint key yet"),
+				 errdetail("It is made by the first sensitive_audit.protect(..., 'fingerprint').")));
+
+	/* the canonical text capture would have fingerprinted */
+	char	   *canonical = sa_canonical_from_text(tbl, col, value);
+	char	   *out = fingerprint_of(key, canonical, (int) strlen(canonical));
+
+	explicit_bzero(key, sizeof(key));
+	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
+
+/*
+ * erase(tbl, row_key): the kept salts and values of every erasable entry of
+ * that row key of tbl (and its partitions) are emptied; the commitments
+ * stay, so every chain still verifies.  An ERASE entry records who, when,
+ * which row key and how many values.
+ */
+extern "C" Datum
+sensitive_audit_erase(PG_FUNCTION_ARGS)
+{
+	Oid			tbl = PG_GETARG_OID(0);
+	Jsonb	   *key = PG_GETARG_JSONB_P(1);
+
+	if (get_rel_relkind(tbl) == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", tbl)));
+	if (!OidIsValid(sa_tagged_root(tbl)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is not a tagged table", get_rel_name(tbl))));
+
+	List	   *members = find_all_inheritors(tbl, AccessShareLock, nullptr);
+	int			n = list_length(members);
+	Datum	   *schemas = (Datum *) palloc(sizeof(Datum) * n);
+	Datum	   *names = (Datum *) palloc(sizeof(Datum) * n);
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, members)
+	{
+		schemas[i] = CStringGetTextDatum(get_namespace_name(get_rel_namespace(lfirst_oid(lc))));
+		names[i] = CStringGetTextDatum(get_rel_name(lfirst_oid(lc)));
+		i++;
+	}
+
+	Oid			argtypes[4] = {TEXTARRAYOID, TEXTARRAYOID, JSONBOID, TEXTOID};
+	Datum		args[4] = {
+		PointerGetDatum(construct_array(schemas, n, TEXTOID, -1, false, TYPALIGN_INT)),
+		PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT)),
+		JsonbPGetDatum(key),
+		CStringGetTextDatum(user_name()),
+	};
+	const char *where =
+		"WHERE (v.table_schema, v.table_name) IN "
+		"  (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), "
+		"                          pg_catalog.unnest($2::pg_catalog.text[]))) "
+		"AND v.row_key OPERATOR(pg_catalog.=) $3 ";
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	sa_run_sql_as_owner(psprintf("UPDATE sensitive_audit.erasable_values v "
+								 "SET salt = NULL, value = NULL, erased_at = pg_catalog.statement_timestamp(), "
+								 "erased_by = $4 %s AND v.salt IS NOT NULL", where),
+						4, argtypes, args);
+
+	uint64		erased = SPI_processed;
+
+	if (erased == 0)
+	{
+		sa_run_sql_as_owner(psprintf("SELECT 1 FROM sensitive_audit.erasable_values v %s LIMIT 1", where),
+							3, argtypes, args);
+		bool		known = SPI_processed > 0;
+		char	   *key_text = JsonbToCString(nullptr, &key->root, VARSIZE(key));
+
+		SPI_finish();
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_NO_DATA_FOUND),
+					 errmsg("\"%s\" has no erasable values under row key %s", get_rel_name(tbl), key_text),
+					 errdetail("Only values of columns protected as 'erasable' are kept apart from the log, and can be erased."),
+					 errhint("The row key is the JSON the log shows in its row_key column, e.g. {\"id\": \"7\"}.")));
+		ereport(NOTICE,
+				(errmsg("the erasable values of \"%s\" under row key %s were already erased", get_rel_name(tbl),
+						key_text)));
+		PG_RETURN_INT64(0);
+	}
+	SPI_finish();
+
+	char	   *key_text = JsonbToCString(nullptr, &key->root, VARSIZE(key));
+
+	record_row_entry("ERASE", get_namespace_name(get_rel_namespace(tbl)), get_rel_name(tbl), key_text,
+					 psprintf(UINT64_FORMAT, erased));
+	PG_RETURN_INT64((int64) erased);
+}
