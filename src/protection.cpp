@@ -459,9 +459,12 @@ sa_protect_value(const SaProtect *p, const char *schema, const char *table, cons
 				};
 				char		nulls[7] = {' ', ' ', ' ', key ? ' ' : 'n', ' ', ' ', '\0'};
 
+				static SPIPlanPtr insert_plan = nullptr;
+
 				if (SPI_connect() != SPI_OK_CONNECT)
 					elog(ERROR, "SPI_connect failed");
-				sa_run_sql_as_owner_nulls("INSERT INTO sensitive_audit.erasable_values "
+				sa_run_saved_sql_as_owner(&insert_plan,
+										  "INSERT INTO sensitive_audit.erasable_values "
 										  "(commitment, table_schema, table_name, row_key, salt, value) "
 										  "VALUES ($1, $2, $3, $4::pg_catalog.jsonb, $5, $6)",
 										  6, argtypes, args, nulls);

@@ -664,9 +664,13 @@ sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values)
 	sa_run_sql_as_owner_nulls(sql, nargs, argtypes, values, nullptr);
 }
 
-/* The same, with SPI's nulls (' ' or 'n' per argument; nullptr: none). */
-void
-sa_run_sql_as_owner_nulls(const char *sql, int nargs, Oid *argtypes, Datum *values, const char *nulls)
+/*
+ * Run sql, or the saved plan when there is one, as the extension's owner.
+ * An error restores the user through the transaction's abort.
+ */
+static void
+execute_as_owner(const char *sql, SPIPlanPtr plan, int nargs, Oid *argtypes, Datum *values,
+				 const char *nulls)
 {
 	Oid			save_userid;
 	int			save_sec_context;
@@ -676,11 +680,40 @@ sa_run_sql_as_owner_nulls(const char *sql, int nargs, Oid *argtypes, Datum *valu
 	extension_info(&owner, &version);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+	int			rc = plan != nullptr ? SPI_execute_plan(plan, values, nulls, false, 0)
+		: SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
 
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute failed: %s (%s)", SPI_result_code_string(rc), sql);
+}
+
+/* The same, with SPI's nulls (' ' or 'n' per argument; nullptr: none). */
+void
+sa_run_sql_as_owner_nulls(const char *sql, int nargs, Oid *argtypes, Datum *values, const char *nulls)
+{
+	execute_as_owner(sql, nullptr, nargs, argtypes, values, nulls);
+}
+
+/*
+ * The same through a plan prepared once per backend and kept (*plan), for
+ * statements run once per captured value; SPI connected.
+ */
+void
+sa_run_saved_sql_as_owner(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes, Datum *values,
+						  const char *nulls)
+{
+	if (*plan == nullptr)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == nullptr)
+			elog(ERROR, "SPI_prepare failed: %s (%s)", SPI_result_code_string(SPI_result), sql);
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*plan = p;
+	}
+	execute_as_owner(sql, *plan, nargs, argtypes, values, nulls);
 }
 
 /* Add (tag) or remove one column of tbl in the catalog. */
