@@ -61,7 +61,7 @@ cli-clean:
 # database (GoogleTest); no PostgreSQL needed.
 UNIT_SRCS = $(sort $(wildcard test/unit/*.cpp))
 CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
-CLI_PURE_SRCS = cli/scan.cpp cli/files.cpp cli/verify.cpp cli/report.cpp
+CLI_PURE_SRCS = cli/scan.cpp cli/files.cpp cli/verify.cpp cli/report.cpp cli/decrypt.cpp
 
 test/unit/unit_tests: $(UNIT_SRCS) $(CORE_SRCS) $(CLI_PURE_SRCS) $(wildcard src/core/*.h src/core/*.hpp cli/*.hpp test/unit/*.hpp)
 	$(CXX) -std=c++17 -O2 -g -Wall -Wextra $(if $(WERROR),-Werror) -I$(srcdir)/src -I$(srcdir) \

@@ -623,11 +623,13 @@ BundleWriter::context(int64_t id, const Field (&fields)[kContextFields])
 	impl_->ncontexts++;
 }
 
-void
-BundleWriter::entry(const EntryRow &r)
+std::string
+entry_line(const EntryRow &r, const std::vector<std::pair<std::string, std::optional<std::string>>> &extra)
 {
 	json		j;
 
+	for (const auto &m : extra)
+		j[m.first] = m.second ? json(*m.second) : json(nullptr);
 	j["type"] = "entry";
 	j["chain"] = std::to_string(static_cast<int32_t>(r.chain));
 	j["seq"] = std::to_string(static_cast<int64_t>(r.seq));
@@ -641,7 +643,20 @@ BundleWriter::entry(const EntryRow &r)
 	j["backend_pid"] = std::to_string(r.backend_pid);
 	j["prev_hash"] = opt_hex(r.prev_hash);
 	j["hash"] = opt_hex(r.hash);
-	line(dump(j));
+	return dump(j);
+}
+
+std::string
+json_text(const std::string &s)
+{
+	/* Bytes that are not UTF-8 are shown as U+FFFD: this is for reading, not for parsing back. */
+	return json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void
+BundleWriter::entry(const EntryRow &r)
+{
+	line(entry_line(r));
 	impl_->nentries++;
 }
 
@@ -929,7 +944,7 @@ parse_proof(const std::string &text)
 					"new_value", "value_type", "session_role", "effective_role",
 					"application_name", "client_addr", "backend_pid", "prev_hash"}, ew);
 	p.entry.format = static_cast<uint16_t>(get_u64(e, "format", ew) & 0xffff);
-	if (get_u64(e, "format", ew) != 1)
+	if (get_u64(e, "format", ew) != SA_FORMAT_VERSION && get_u64(e, "format", ew) != SA_FORMAT_PROTECTED)
 		throw Failure(kExitCannotVerify, ew + ": unknown entry format " + get_str(e, "format", ew));
 	p.entry.chain = get_i64(e, "chain", ew, 0, UINT32_MAX);
 	p.entry.seq = get_i64(e, "seq", ew, 1, INT64_MAX);

@@ -19,6 +19,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/checkpoint.hpp"
@@ -110,6 +111,16 @@ private:
 	struct Impl;
 	std::unique_ptr<Impl> impl_;
 };
+
+/*
+ * The canonical JSON of an entry as a bundle's entry line holds it (no
+ * line feed), with extra members (string or null) added, as decrypt
+ * --json writes it.  Failure(2) for text that is not UTF-8.
+ */
+std::string entry_line(const EntryRow &r,
+					   const std::vector<std::pair<std::string, std::optional<std::string>>> &extra = {});
+/* A JSON string literal of s, for reading (bytes that are not UTF-8 become U+FFFD). */
+std::string json_text(const std::string &s);
 
 /* What a bundle reader hands over, in file order. */
 struct BundleSink

@@ -7,7 +7,8 @@
  * code the extension hashes with.  Exit status: 0 verified (at least one
  * entry, every check passed); 1 tampering found; 2 could not verify (bad
  * usage, unreadable, empty, truncated or unknown input, or a checkpoint it
- * cannot cover).
+ * cannot cover).  decrypt prints the entries with the values sealed to an
+ * X25519 key in clear, after the same checks of every hash and link.
  */
 #include "core/cpp_only.hpp"
 
@@ -27,6 +28,7 @@
 #include "core/checkpoint.hpp"
 #include "core/merkle.hpp"
 #include "db.hpp"
+#include "decrypt.hpp"
 #include "files.hpp"
 #include "report.hpp"
 #include "scan.hpp"
@@ -654,6 +656,49 @@ cmd_verify_proof(const std::string &path, const std::string &pub_path)
 	return kExitOk;
 }
 
+/* ---- decrypt ------------------------------------------------------------------ */
+
+int
+cmd_decrypt(const std::string &key_path, const std::string &conninfo, const std::string &bundle,
+			bool as_json)
+{
+	X25519Opener key;
+
+	load_x25519_private_key(key_path, key);
+
+	Decryption	d(key, as_json, [](const std::string &line) {
+		if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size())
+			throw Failure(kExitCannotVerify, "cannot write the output");
+	});
+
+	if (!conninfo.empty())
+	{
+		Database	db(conninfo);
+
+		db.begin_snapshot();
+		db.contexts([&](int64_t id, const Field (&f)[kContextFields]) { d.add_context(id, f); });
+		db.entries([&](const EntryRow &r) { d.feed(r); });
+		db.commit();
+	}
+	else
+	{
+		BundleSink	sink;
+
+		sink.header = [](const std::string &) {};
+		sink.checkpoint = [](const StoredCheckpoint &) {};
+		sink.context = [&](int64_t id, const Field (&f)[kContextFields]) { d.add_context(id, f); };
+		sink.contexts_done = []() {};
+		sink.entry = [&](const EntryRow &r) { d.feed(r); };
+		read_bundle(bundle, sink);
+	}
+	std::string summary;
+	int			status = d.finish(summary);
+
+	std::fflush(stdout);
+	std::fputs(summary.c_str(), stderr);
+	return status;
+}
+
 }								/* namespace */
 
 int
@@ -705,6 +750,13 @@ main(int argc, char **argv)
 	vproof->add_option("FILE", proof_file, "proof file")->required();
 	vproof->add_option("--pubkey", pub, "public key file")->required();
 
+	auto	   *decrypt = app.add_subcommand("decrypt", "print the entries with the values sealed to an X25519 key in clear");
+	decrypt->add_option("--key", key, "X25519 private key file (PKCS#8 PEM, openssl genpkey -algorithm X25519)")->required();
+	auto	   *ddb = decrypt->add_option("--db", db, "libpq connection string");
+	auto	   *dbundle = decrypt->add_option("--bundle", bundle, "bundle file made by export");
+	ddb->excludes(dbundle);
+	decrypt->add_flag("--json", as_json, "one canonical JSON object per entry per line");
+
 	try
 	{
 		app.parse(argc, argv);
@@ -743,6 +795,12 @@ main(int argc, char **argv)
 			return cmd_prove(db, chain, seq, out);
 		if (*vproof)
 			return cmd_verify_proof(proof_file, pub);
+		if (*decrypt)
+		{
+			if (db.empty() == bundle.empty())
+				throw Failure(kExitCannotVerify, "decrypt needs exactly one of --db and --bundle");
+			return cmd_decrypt(key, db, bundle, as_json);
+		}
 	}
 	catch (const Failure &e)
 	{

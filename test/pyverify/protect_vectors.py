@@ -4,6 +4,13 @@ computed independently of the C++ core from the text of FORMAT.md alone,
 with Python's standard library and python3-cryptography.
 
     protect_vectors.py            prints every input and output
+    protect_vectors.py bundle OUT PUBLIC_PEM [--tamper-value | --tamper-entry | --plain-value]
+                                  writes a bundle (FORMAT.md 10.3) of format 2 entries
+                                  whose values are sealed to PUBLIC_PEM (random keys and
+                                  nonces), fingerprinted and committed; --tamper-value
+                                  seals one value with a broken tag (hashed into the chain
+                                  as written), --tamper-entry changes a stored value,
+                                  --plain-value writes one value in clear (hashed as written)
 
 test/unit/protect_test.cpp holds the same values; if this program and that
 test disagree, one of the two implementations is wrong.
@@ -118,5 +125,60 @@ def main():
     print(pem_public, end="")
 
 
+def write_bundle(out, public_pem, tamper):
+    """A bundle of one chain of format 2 entries (no checkpoints), for decrypt."""
+    import json
+    recipient_public = serialization.load_pem_public_key(public_pem).public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    def sealed(v, broken=False):
+        text, _ = seal(recipient_public, os.urandom(32), os.urandom(12), v.encode())
+        if broken:
+            raw = bytearray(base64.b64decode(text[len("x25519-aes256gcm:"):]))
+            raw[-1] ^= 1
+            text = "x25519-aes256gcm:" + base64.b64encode(bytes(raw)).decode()
+        return text
+
+    ctx = ["UPDATE", "public", "patients", "ssn", "primary key", "text", "alice", "alice", "psql",
+           "192.0.2.10"]
+    names = ["operation", "table_schema", "table_name", "column_name", "row_key_source", "value_type",
+             "session_role", "effective_role", "application_name", "client_addr"]
+    values = [(None, sealed("123-45-6789")),
+              (sealed("123-45-6789"), sealed("987-65-4321", tamper == "value")),
+              (fingerprint(FINGERPRINT_KEY, b"x"), commitment(SALT, b"x")),
+              (sealed("Gr\u00fc\u00dfe"), "in clear" if tamper == "plain" else None)]
+    dump = lambda o: json.dumps(o, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    lines = [dump({"format": "sensitive_audit bundle", "log_id": "", "type": "header", "version": "1"}),
+             dump(dict(zip(names, ctx), id="1", type="context"))]
+    prev = bytes(32)
+    for seq, (old, new) in enumerate(values, 1):
+        row_key = '{"id": "%d"}' % seq
+        texts = ctx[:4] + [row_key, ctx[4], old, new] + ctx[5:]
+        h = hashlib.sha256(encode(2, 0, seq, 700 + seq, 1704164645000000 + seq, texts, 4242, prev)).digest()
+        if tamper == "entry" and seq == 2:
+            new = sealed("tampered")
+        lines.append(dump({"backend_pid": "4242", "chain": "0", "context": "1",
+                           "event_time": str(1704164645000000 + seq), "format": "2", "hash": h.hex(),
+                           "new_value": new, "old_value": old, "prev_hash": prev.hex(),
+                           "row_key": row_key, "seq": str(seq), "txid": str(700 + seq), "type": "entry"}))
+        prev = h
+    body = "".join(line + "\n" for line in lines).encode()
+    end = dump({"checkpoints": "0", "contexts": "1", "entries": str(len(values)),
+                "sha256": hashlib.sha256(body).hexdigest(), "type": "end"})
+    with open(out, "xb") as f:
+        f.write(body + (end + "\n").encode())
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) >= 4 and sys.argv[1] == "bundle":
+        flag = sys.argv[4] if len(sys.argv) > 4 else ""
+        if len(sys.argv) > 5 or flag not in ("", "--tamper-value", "--tamper-entry", "--plain-value"):
+            sys.exit("usage: protect_vectors.py bundle OUT PUBLIC_PEM"
+                     " [--tamper-value | --tamper-entry | --plain-value]")
+        with open(sys.argv[3], "rb") as f:
+            write_bundle(sys.argv[2], f.read(), {"": "", "--tamper-value": "value",
+                                                 "--tamper-entry": "entry", "--plain-value": "plain"}[flag])
+    elif len(sys.argv) == 1:
+        main()
+    else:
+        sys.exit(__doc__)

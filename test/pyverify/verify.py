@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A second, independent checker of sensitive_audit bundles and proof files.
 
-Written from docs/FORMAT.md alone (sections 2, 3, 6, 9 and 10), with nothing
+Written from docs/FORMAT.md alone (sections 2, 3, 6, 9, 10 and 11), with nothing
 but Python's standard library and python3-cryptography, so that the C++
 program's verdicts can be compared with one that shares no code with it.
 
@@ -108,6 +108,23 @@ def encode(fmt, chain, seq, txid, event_time, texts, backend_pid, prev_hash):
             b = t.encode("utf-8")
             out += b"\x01" + struct.pack(">I", len(b)) + b
     return out + struct.pack(">i", backend_pid) + prev_hash
+
+
+# ---- protected values (11) -------------------------------------------------------
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def protected_form(v):
+    """Whether v is one of the three forms a format 2 value may hold (11.1-11.3)."""
+    if v.startswith("hmac-sha256:"):
+        return bool(HEX64.match(v[len("hmac-sha256:"):]))
+    if v.startswith("sha256-salted:"):
+        return bool(HEX64.match(v[len("sha256-salted:"):]))
+    if v.startswith("x25519-aes256gcm:"):
+        raw = b64decode_strict(v[len("x25519-aes256gcm:"):])
+        return raw is not None and len(raw) >= 8 + 32 + 12 + 16
+    return False
 
 
 # ---- trees (9.1, 9.2) -------------------------------------------------------------
@@ -358,7 +375,7 @@ def check_bundle(path, key):
         seq, stored = e["seq"], e["hash"]
         prev = e["prev_hash"]
         bad = None
-        if e["format"] != 1:
+        if e["format"] not in (1, 2):
             bad = "unsupported format"
         elif behind:
             bad = "reordered chains"
@@ -377,6 +394,9 @@ def check_bundle(path, key):
             bad = "hash does not match"
         elif prev != c.last_hash:
             bad = "link broken"
+        elif e["format"] == 2 and not all(v is None or protected_form(v)
+                                          for v in (e["old_value"], e["new_value"])):
+            bad = "malformed protected value"
         if bad:
             c.failed = True
             problems.append("chain %d seq %d: %s" % (e["chain"], seq, bad))
@@ -425,7 +445,8 @@ def check_proof(path, key):
     if not isinstance(e, dict) or set(e) != set(["format", "chain", "seq", "txid", "event_time",
                                                   "backend_pid", "prev_hash"] + TEXTS):
         raise Invalid("proof entry: wrong keys")
-    if number(e, "format", "entry", *U64) != 1:
+    fmt = number(e, "format", "entry", *U64)
+    if fmt not in (1, 2):
         raise Invalid("unknown entry format")
     chain = number(e, "chain", "entry", 0, 0xFFFFFFFF)
     seq = number(e, "seq", "entry", 1, I64[1])
@@ -447,7 +468,7 @@ def check_proof(path, key):
     note = string(p, "checkpoint", "proof")
     log_id = string(p, "log_id", "proof")
 
-    if sha(encode(1, chain, seq, txid, event_time, texts, pid, prev)) != entry_hash:
+    if sha(encode(fmt, chain, seq, txid, event_time, texts, pid, prev)) != entry_hash:
         return 1, "FAILED: the entry does not match its hash"
     if leaf_index != seq - 1:
         return 1, "FAILED: leaf index is not seq - 1"
