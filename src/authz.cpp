@@ -10,22 +10,36 @@
  * the transaction commits and vanish with it (or with a savepoint) when it
  * rolls back, exactly as captured changes do.
  *
+ * Changes of ownership are recorded too, as ALTER OWNER entries: an owner
+ * holds every privilege on its object and may grant them, so giving a table
+ * to another role is as much a grant as GRANT ALL.  They are seen by the
+ * object access hook rather than by command: every path that gives an
+ * object a new owner (ALTER ... OWNER TO of any kind of object, REASSIGN
+ * OWNED, the sequences a table owns that follow it) runs the post-alter
+ * hook, which compares the owner before and after and records only what
+ * really changed, one entry per object, once the log has begun (a restore
+ * gives objects their owners before it loads the log).
+ *
  * Where things go: the object in table_schema / table_name / column_name
  * (a function's name carries its argument types), the rest as JSON text in
- * new_value.  A role attribute is named, never its value when that is a
- * secret: a password is "set", "changed" or "removed", never shown, not even
- * hashed; the statement's text is never recorded.
+ * new_value; an ALTER OWNER entry has the owner it replaced in old_value.
+ * A role attribute is named, never its value when that is a secret: a
+ * password is "set", "changed" or "removed", never shown, not even hashed;
+ * the statement's text is never recorded.
  *
  * Roles belong to the whole cluster, but an entry belongs to one database's
  * log: a role change is recorded in the database where the command ran, if
  * the extension is installed there.  Commands in a database without the
  * extension, and the extension's own install and update scripts, record
- * nothing.  The hook is installed whenever the library is loaded; preload it
- * (shared_preload_libraries) so that every session has it.
+ * nothing.  The hooks are installed whenever the library is loaded; preload
+ * it (shared_preload_libraries) so that every session has them.
  */
 #include "sensitive_audit.hpp"
 
 extern "C" {
+#include "catalog/objectaccess.h"
+#include "catalog/pg_largeobject.h"
+#include "catalog/pg_largeobject_metadata.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "parser/parse_type.h"
@@ -34,6 +48,10 @@ extern "C" {
 namespace {
 
 ProcessUtility_hook_type prev_utility_hook = nullptr;
+object_access_hook_type prev_object_access_hook = nullptr;
+
+/* Inside REASSIGN OWNED: its ALTER OWNER entries say so. */
+int			reassigning = 0;
 
 /* Is the extension installed in this database (and are we not its script)? */
 bool
@@ -660,6 +678,256 @@ record_drop_owned(const DropOwnedStmt *stmt)
 	sa_record_setup_values("REVOKE", nullptr, nullptr, nullptr, nullptr, nullptr, json_end(&j));
 }
 
+/* ------------------------------------------------------------------------
+ * Changes of ownership.
+ *
+ * PostgreSQL runs the post-alter hook just after it has written an altered
+ * catalog row and before the command counter moves on, so that the catalog
+ * snapshot still shows the row as it was and SnapshotSelf shows it as it
+ * now is (catalog/objectaccess.h; contrib/sepgsql reads relations both ways
+ * too).  Reading the owner both ways tells whether this alteration changed
+ * it, whatever command did it, so nothing depends on knowing which
+ * commands change owners or what each carries along.
+ */
+
+/* The catalog that holds objects of classId: a large object's owner is in its metadata. */
+Oid
+owner_catalog(Oid classId)
+{
+	return classId == LargeObjectRelationId ? LargeObjectMetadataRelationId : classId;
+}
+
+/*
+ * The owner of objectId in catalog, as the catalog snapshot shows it
+ * (before this command's change) or, with self, as this command left it.
+ * False if that row is not there (an object made by this very command).
+ */
+bool
+read_owner(Relation catalog, Oid objectId, bool self, Oid *owner)
+{
+	Oid			catalogId = RelationGetRelid(catalog);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found = false;
+
+	ScanKeyInit(&key, get_object_attnum_oid(catalogId), BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(objectId));
+	scan = systable_beginscan(catalog, get_object_oid_index(catalogId), true,
+							  self ? SnapshotSelf : nullptr, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, get_object_attnum_owner(catalogId),
+									 RelationGetDescr(catalog), &isnull);
+
+		if (!isnull)
+		{
+			*owner = DatumGetObjectId(d);
+			found = true;
+		}
+	}
+	systable_endscan(scan);
+	return found;
+}
+
+/*
+ * Does the object carry privileges of its own?  An index, a TOAST table, a
+ * table's row type, an array or multirange type and the pg_class row of a
+ * composite type change owner with the object they belong to, which has its
+ * own entry; they hold no privilege anyone could use.
+ */
+bool
+owner_of_its_own(Oid classId, Oid objectId)
+{
+	if (classId == RelationRelationId)
+	{
+		switch (get_rel_relkind(objectId))
+		{
+			case RELKIND_RELATION:
+			case RELKIND_PARTITIONED_TABLE:
+			case RELKIND_VIEW:
+			case RELKIND_MATVIEW:
+			case RELKIND_FOREIGN_TABLE:
+			case RELKIND_SEQUENCE:
+				return true;
+			default:
+				return false;
+		}
+	}
+	if (classId == TypeRelationId)
+	{
+		HeapTuple	tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(objectId));
+		bool		own = false;
+
+		if (HeapTupleIsValid(tuple))
+		{
+			Form_pg_type t = (Form_pg_type) GETSTRUCT(tuple);
+
+			own = !IsTrueArrayType(t) && t->typtype != TYPTYPE_MULTIRANGE
+				&& (!OidIsValid(t->typrelid) || get_rel_relkind(t->typrelid) == RELKIND_COMPOSITE_TYPE);
+			ReleaseSysCache(tuple);
+		}
+		return own;
+	}
+	return true;
+}
+
+/*
+ * Where an owned object is named: as GRANT names it (a relation or a type
+ * by schema and name, a routine with its argument types, a schema in
+ * table_schema alone, a database, a large object and other objects outside
+ * schemas in table_name), an operator with its operand types.
+ */
+ObjectName
+owned_object_name(const ObjectAddress *addr)
+{
+	ObjectName	out = {nullptr, nullptr};
+
+	switch (addr->classId)
+	{
+		case RelationRelationId:
+			out.schema = get_namespace_name(get_rel_namespace(addr->objectId));
+			out.name = get_rel_name(addr->objectId);
+			return out;
+		case ProcedureRelationId:
+			return routine_name(addr->objectId);
+		case NamespaceRelationId:
+			out.schema = get_namespace_name(addr->objectId);
+			return out;
+		case TypeRelationId:
+			{
+				HeapTuple	tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(addr->objectId));
+
+				if (HeapTupleIsValid(tuple))
+				{
+					Form_pg_type t = (Form_pg_type) GETSTRUCT(tuple);
+
+					out.schema = get_namespace_name(t->typnamespace);
+					out.name = pstrdup(NameStr(t->typname));
+					ReleaseSysCache(tuple);
+					return out;
+				}
+				break;
+			}
+		default:
+			break;
+	}
+
+	List	   *names = NIL;
+	List	   *args = NIL;
+	char	   *identity = getObjectIdentityParts(addr, &names, &args, true);
+	/* a large object is known by pg_largeobject, its properties by its metadata's catalog */
+	Oid			nsp = is_objectclass_supported(addr->classId) ? get_object_namespace(addr) : InvalidOid;
+
+	if (OidIsValid(nsp))
+		out.schema = get_namespace_name(nsp);
+	if (names == NIL)
+	{
+		out.name = identity;
+		return out;
+	}
+
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, (const char *) llast(names));
+	if (args != NIL)
+	{
+		appendStringInfoChar(&buf, '(');
+		foreach(lc, args)
+			appendStringInfo(&buf, "%s%s", foreach_current_index(lc) ? ", " : "",
+							 (const char *) lfirst(lc));
+		appendStringInfoChar(&buf, ')');
+	}
+	out.name = buf.data;
+	return out;
+}
+
+/* What kind of object it is, in the words of PostgreSQL's object descriptions. */
+const char *
+owned_object_kind(const ObjectAddress *addr)
+{
+	if (addr->classId == TypeRelationId && get_typtype(addr->objectId) == TYPTYPE_DOMAIN)
+		return "domain";
+	return getObjectTypeDescription(addr, true);
+}
+
+/*
+ * Has the log begun: does it hold an entry, or will this transaction add one?
+ * A dump's script gives each object it creates its owner (ALTER ... OWNER
+ * TO) before it loads the log, and the log loads only while it is empty, so
+ * owner changes are recorded from the log's first entry on: ownership as it
+ * stood then is where the history starts, as rows that predate tagging are.
+ */
+bool
+log_has_begun(void)
+{
+	if (sa_pending_any())
+		return true;
+
+	Relation	entries = table_open(sa_audit_relid(SA_ENTRIES), AccessShareLock);
+	bool		any = sa_has_rows(entries);
+
+	table_close(entries, AccessShareLock);
+	return any;
+}
+
+/*
+ * After an object was altered: if its owner changed, an ALTER OWNER entry,
+ * the owner it had in old_value, the one it has now in new_value.  The entry
+ * is queued with the transaction's others, so it goes with it, or with the
+ * savepoint, if that rolls back.
+ */
+void
+record_owner_change(Oid classId, Oid objectId)
+{
+	Oid			catalogId = owner_catalog(classId);
+	Oid			before;
+	Oid			after;
+
+	if (!IsTransactionState() || !is_objectclass_supported(catalogId)
+		|| get_object_attnum_owner(catalogId) == InvalidAttrNumber)
+		return;
+
+	Relation	catalog = table_open(catalogId, AccessShareLock);
+	bool		changed = read_owner(catalog, objectId, false, &before)
+		&& read_owner(catalog, objectId, true, &after)
+		&& before != after;
+
+	table_close(catalog, AccessShareLock);
+	if (!changed || !owner_of_its_own(classId, objectId) || !recording() || !log_has_begun())
+		return;
+
+	ObjectAddress addr = {classId, objectId, 0};
+	ObjectName	obj = owned_object_name(&addr);
+	Json		was;
+	Json		now;
+
+	json_begin(&was);
+	json_str(&was, "owner", GetUserNameFromId(before, false));
+	json_begin(&now);
+	json_str(&now, "object_type", owned_object_kind(&addr));
+	json_str(&now, "owner", GetUserNameFromId(after, false));
+	if (reassigning > 0)
+		json_bool(&now, "reassign_owned", true);
+	sa_record_setup_values("ALTER OWNER", obj.schema, obj.name, nullptr, nullptr,
+						   json_end(&was), json_end(&now));
+}
+
+void
+authz_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+
+	/* an owner belongs to the whole object: subId (a column) is 0 */
+	if (access == OAT_POST_ALTER && subId == 0)
+		record_owner_change(classId, objectId);
+}
+
 /* Is this a command whose effect is recorded? */
 bool
 is_authorization(Node *n)
@@ -681,6 +949,38 @@ is_authorization(Node *n)
 		default:
 			return false;
 	}
+}
+
+void
+run_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+			ProcessUtilityContext context, ParamListInfo params, QueryEnvironment *queryEnv,
+			DestReceiver *dest, QueryCompletion *qc)
+{
+	if (prev_utility_hook)
+		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
+
+/*
+ * REASSIGN OWNED: its ALTER OWNER entries, one per object it gives away,
+ * come from the object access hook and say that REASSIGN OWNED made them.
+ */
+void
+run_reassign_owned(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				   ProcessUtilityContext context, ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
+{
+	reassigning++;
+	PG_TRY();
+	{
+		run_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		reassigning--;
+	}
+	PG_END_TRY();
 }
 
 void
@@ -706,10 +1006,10 @@ authz_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		}
 	}
 
-	if (prev_utility_hook)
-		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	if (IsA(n, ReassignOwnedStmt))
+		run_reassign_owned(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+		run_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 
 	if (!watch || !recording())
 		return;
@@ -758,4 +1058,6 @@ sa_authz_init(void)
 {
 	prev_utility_hook = ProcessUtility_hook;
 	ProcessUtility_hook = authz_utility;
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = authz_object_access;
 }
