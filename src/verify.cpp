@@ -106,6 +106,21 @@ struct RowDecoder
 	size_t		last_key_cap;
 	char	   *last_key_text;
 	size_t		last_key_text_cap;
+	Relation	kept;			/* erasable_values, when it exists */
+	Relation	kept_pkey;
+	HTAB	   *kept_problems;	/* chain -> KeptProblem */
+};
+
+/*
+ * The first entry of a chain whose erasable value, kept beside the log, is
+ * gone without an erasure or no longer matches the commitment the entry
+ * holds (the hash chain covers the commitment only).
+ */
+struct KeptProblem
+{
+	uint32		chain;			/* hash key */
+	uint64		seq;
+	char	   *problem;
 };
 
 /* Copy len bytes into buf (of *cap bytes in cxt), growing it as needed. */
@@ -219,6 +234,82 @@ decode_row(RowDecoder *d, TupleTableSlot *slot, sa_entry *e, const uint8_t **has
 		memcpy(e->prev_hash, VARDATA_ANY(prev), SA_DIGEST_LEN);
 	else
 		*hashlen = 0;
+}
+
+/* Keep the first problem of a chain with the kept values. */
+void
+kept_problem(RowDecoder *d, const sa_entry *e, const char *problem)
+{
+	bool		found;
+	KeptProblem *p = (KeptProblem *) hash_search(d->kept_problems, &e->chain, HASH_ENTER, &found);
+
+	if (found && p->seq <= e->seq)
+		return;
+	p->seq = e->seq;
+	p->problem = MemoryContextStrdup(d->cxt, problem);
+}
+
+/* One value of a format 2 entry: if it is a commitment, hold the kept value to it. */
+void
+check_kept_value(RowDecoder *d, const sa_entry *e, const sa_bytes *b, const char *which)
+{
+	const size_t plen = strlen(SA_COMMITMENT_PREFIX);
+
+	if (b->is_null || b->len != SA_COMMITMENT_TEXT_LEN || memcmp(b->data, SA_COMMITMENT_PREFIX, plen) != 0)
+		return;
+
+	bytea	   *want = (bytea *) palloc(VARHDRSZ + SA_DIGEST_LEN);
+
+	SET_VARSIZE(want, VARHDRSZ + SA_DIGEST_LEN);
+	for (int i = 0; i < SA_DIGEST_LEN; i++)
+	{
+		char		hex[3] = {b->data[plen + 2 * i], b->data[plen + 2 * i + 1], '\0'};
+
+		((uint8_t *) VARDATA(want))[i] = (uint8_t) strtoul(hex, nullptr, 16);
+	}
+
+	ScanKeyData key;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_BYTEAEQ, PointerGetDatum(want));
+
+	SysScanDesc scan = systable_beginscan(d->kept, RelationGetRelid(d->kept_pkey), true, d->snapshot, 1, &key);
+	HeapTuple	tuple = systable_getnext(scan);
+
+	if (!HeapTupleIsValid(tuple))
+		kept_problem(d, e, psprintf("erasable value missing: the %s's salt and value are gone without an erasure",
+									which));
+	else
+	{
+		TupleDesc	desc = RelationGetDescr(d->kept);
+		bool		snull,
+					vnull;
+		Datum		salt = heap_getattr(tuple, 5, desc, &snull);
+		Datum		value = heap_getattr(tuple, 6, desc, &vnull);
+
+		if (!snull)
+		{
+			bytea	   *s = DatumGetByteaPP(salt);
+			text	   *t = vnull ? nullptr : DatumGetTextPP(value);
+			char		got[SA_COMMITMENT_TEXT_LEN + 1];
+
+			if (t == nullptr || VARSIZE_ANY_EXHDR(s) != SA_PROTECT_KEY_LEN
+				|| sa_commitment_text((const uint8_t *) VARDATA_ANY(s), VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t),
+									  got) != SA_OK
+				|| memcmp(got, b->data, SA_COMMITMENT_TEXT_LEN) != 0)
+				kept_problem(d, e, psprintf("erasable value changed: the kept %s does not match its commitment",
+											which));
+		}
+	}
+	systable_endscan(scan);
+}
+
+void
+check_kept(RowDecoder *d, const sa_entry *e)
+{
+	if (e->format != SA_FORMAT_PROTECTED || d->kept == nullptr)
+		return;
+	check_kept_value(d, e, &e->old_value, "old_value");
+	check_kept_value(d, e, &e->new_value, "new_value");
 }
 
 /* One row of log_contexts into d->contexts. */
@@ -518,6 +609,7 @@ physical_pass(Relation log, Snapshot snapshot, sa_verifier *v, RowDecoder *d)
 
 		CHECK_FOR_INTERRUPTS();
 		decode_row(d, slot, &e, &hash, &hashlen);
+		check_kept(d, &e);
 
 		ChainNext  *cn = (ChainNext *) hash_search(nexts, &e.chain, HASH_ENTER, &found);
 
@@ -620,6 +712,7 @@ index_pass(Relation log, Relation pkey, Snapshot snapshot, sa_verifier *v, RowDe
 
 		CHECK_FOR_INTERRUPTS();
 		decode_row(d, slot, &e, &hash, &hashlen);
+		check_kept(d, &e);
 		check_core(sa_verifier_feed(v, &e, hash, hashlen));
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(d->rowcxt);
@@ -651,10 +744,12 @@ new_verifier(VerifyRun *run, const SaExpectations *x)
 /*
  * Stream the whole log through a new verifier, holding it to the stored
  * checkpoints and tree nodes; returns it finished, with in *x what it was
- * held to (x->bad: stored checkpoints that are not checkpoints of this log).
+ * held to (x->bad: stored checkpoints that are not checkpoints of this log)
+ * and in *kept_problems the first entry per chain whose erasable value
+ * fails (KeptProblem).
  */
 sa_verifier *
-run_verifier(MemoryContext cxt, SaExpectations *x)
+run_verifier(MemoryContext cxt, SaExpectations *x, HTAB **kept_problems)
 {
 	Oid			nsp = get_namespace_oid(SA_SCHEMA, false);
 	Oid			viewid = get_relname_relid(SA_LOG, nsp);
@@ -695,6 +790,24 @@ run_verifier(MemoryContext cxt, SaExpectations *x)
 	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 
 	load_contexts(contexts, contexts_pkey, snapshot, d);
+	d->snapshot = snapshot;
+
+	/* erasable values kept beside the log (1.3), held to their commitments */
+	Oid			keptid = get_relname_relid(SA_ERASABLE_VALUES, nsp);
+	Oid			keptpkeyid = get_relname_relid(SA_ERASABLE_VALUES "_pkey", nsp);
+	HASHCTL		kctl;
+
+	memset(&kctl, 0, sizeof(kctl));
+	kctl.keysize = sizeof(uint32);
+	kctl.entrysize = sizeof(KeptProblem);
+	kctl.hcxt = cxt;
+	d->kept_problems = hash_create("sensitive_audit verify kept values", 16, &kctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (OidIsValid(keptid) && OidIsValid(keptpkeyid))
+	{
+		d->kept = table_open(keptid, AccessShareLock);
+		d->kept_pkey = index_open(keptpkeyid, AccessShareLock);
+	}
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
@@ -711,6 +824,12 @@ run_verifier(MemoryContext cxt, SaExpectations *x)
 	check_core(sa_verifier_finish(run->verifier));
 
 	ExecDropSingleTupleTableSlot(d->ctxslot);
+	if (d->kept != nullptr)
+	{
+		index_close(d->kept_pkey, AccessShareLock);
+		table_close(d->kept, AccessShareLock);
+	}
+	*kept_problems = d->kept_problems;
 	UnregisterSnapshot(snapshot);
 	if (contexts_pkey != nullptr)
 		index_close(contexts_pkey, AccessShareLock);
@@ -718,6 +837,22 @@ run_verifier(MemoryContext cxt, SaExpectations *x)
 	index_close(pkey, AccessShareLock);
 	table_close(log, AccessShareLock);
 	return run->verifier;
+}
+
+/* Chain i's result, with a failing erasable value that comes first. */
+void
+chain_result(sa_verifier *v, HTAB *kept_problems, size_t i, sa_chain_result *r)
+{
+	check_core(sa_verifier_result(v, i, r));
+
+	KeptProblem *p = (KeptProblem *) hash_search(kept_problems, &r->chain, HASH_FIND, nullptr);
+
+	if (p != nullptr && (r->ok || p->seq < r->first_bad_seq))
+	{
+		r->ok = 0;
+		r->first_bad_seq = p->seq;
+		r->problem = p->problem;
+	}
 }
 
 }							/* namespace */
@@ -737,7 +872,8 @@ sensitive_audit_verify(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	SaExpectations x;
-	sa_verifier *v = run_verifier(cxt, &x);
+	HTAB	   *kept;
+	sa_verifier *v = run_verifier(cxt, &x, &kept);
 	size_t		n = sa_verifier_nchains(v);
 
 	/* a stored checkpoint that is not one of this log's: no chain to blame */
@@ -759,7 +895,7 @@ sensitive_audit_verify(PG_FUNCTION_ARGS)
 		Datum		values[5];
 		bool		nulls[5] = {false, false, false, false, false};
 
-		check_core(sa_verifier_result(v, i, &r));
+		chain_result(v, kept, i, &r);
 		values[0] = Int32GetDatum((int32) r.chain);
 		values[1] = Int64GetDatum((int64) r.entries);
 		values[2] = BoolGetDatum(r.ok != 0);
@@ -785,7 +921,8 @@ sensitive_audit_verify_or_raise(PG_FUNCTION_ARGS)
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "sensitive_audit verify",
 											  ALLOCSET_DEFAULT_SIZES);
 	SaExpectations x;
-	sa_verifier *v = run_verifier(cxt, &x);
+	HTAB	   *kept;
+	sa_verifier *v = run_verifier(cxt, &x, &kept);
 	size_t		n = sa_verifier_nchains(v);
 	int64		total = 0;
 	int			bad = 0;
@@ -796,7 +933,7 @@ sensitive_audit_verify_or_raise(PG_FUNCTION_ARGS)
 	{
 		sa_chain_result r;
 
-		check_core(sa_verifier_result(v, i, &r));
+		chain_result(v, kept, i, &r);
 		total += (int64) r.entries;
 		if (!r.ok && bad++ == 0)
 			first_bad = r;

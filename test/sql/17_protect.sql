@@ -140,6 +140,18 @@ ALTER TABLE prot_patients ENABLE ALWAYS TRIGGER sensitive_audit_truncate;
 ALTER EVENT TRIGGER sensitive_audit_enforce_ddl ENABLE ALWAYS;
 SELECT count(*) AS disagreements FROM sensitive_audit.reconcile('prot_patients');
 
+-- a kept value rewritten or removed by a superuser: the chain holds only the
+-- commitment, so verify() holds every kept value to it
+BEGIN;
+UPDATE sensitive_audit.erasable_values SET value = 'cough' WHERE value = 'asthma';
+SELECT ok, first_bad_seq IS NOT NULL AS has_seq, problem FROM sensitive_audit.verify() WHERE NOT ok;
+ROLLBACK;
+BEGIN;
+DELETE FROM sensitive_audit.erasable_values WHERE value = 'asthma';
+SELECT ok, first_bad_seq IS NOT NULL AS has_seq, problem FROM sensitive_audit.verify() WHERE NOT ok;
+ROLLBACK;
+SELECT count(*) AS failing_chains FROM sensitive_audit.verify() WHERE NOT ok;
+
 -- erase: a role the extension's owner grants
 GRANT EXECUTE ON FUNCTION sensitive_audit.erase(regclass, jsonb) TO regress_prot_dpo;
 SET ROLE regress_prot_dpo;

@@ -439,8 +439,11 @@ expect_caught('entry re-pointed to a forged context, hash recomputed', $k + 1,
 restore_log();
 
 # Format and malformed hash.
+force("UPDATE sensitive_audit.log_entries SET format = 3 WHERE chain = $c AND seq = $k");
+expect_caught('format changed', $k, qr/^unsupported format 3/, $n);
+restore_log();
 force("UPDATE sensitive_audit.log_entries SET format = 2 WHERE chain = $c AND seq = $k");
-expect_caught('format changed', $k, qr/^unsupported format 2/, $n);
+expect_caught('format 1 entry relabelled format 2', $k, qr/^content changed/, $n);
 restore_log();
 force("UPDATE sensitive_audit.log_entries SET hash = substr(hash, 1, 31) WHERE chain = $c AND seq = $k");
 expect_caught('hash truncated', $k, qr/^hash missing or malformed/, $n);
