@@ -32,6 +32,7 @@
 
 extern "C" {
 #include "access/twophase.h"
+#include "storage/proc.h"
 }
 
 /* The lock tag for one chain: an advisory-lock tag in a key space users'
@@ -299,6 +300,24 @@ unix_micros(TimestampTz ts)
  * index entries.  Below SQL, so no trigger fires and no privilege is
  * checked: the guards are for SQL, and writers need no grant on the log.
  */
+/*
+ * PostgreSQL stops the statement_timeout timer before a transaction's
+ * commit processing, where entries are linked; so the link step holds
+ * itself to it, counted from the start of the statement that commits (the
+ * COMMIT, or the single statement of its own transaction).  Refusing aborts
+ * the transaction with nothing of it linked, as a cancel does.
+ */
+void
+check_statement_timeout(void)
+{
+	if (StatementTimeout > 0 &&
+		TimestampDifferenceExceeds(GetCurrentStatementStartTimestamp(), GetCurrentTimestamp(), StatementTimeout))
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("canceling statement due to statement timeout"),
+				 errdetail("The transaction was linking its audit entries at commit; none of it is committed.")));
+}
+
 void
 flush_batch(LinkState *st)
 {
@@ -321,6 +340,7 @@ flush_batch(LinkState *st)
 		ResetLatch(MyLatch);
 	}
 	CHECK_FOR_INTERRUPTS();
+	check_statement_timeout();
 	/* most commits link one entry: the plain insert path is lighter then */
 	if (st->nslots == 1)
 		table_tuple_insert(st->log, st->slots[0], GetCurrentCommandId(true), 0, nullptr);

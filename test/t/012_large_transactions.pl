@@ -129,9 +129,7 @@ like($bg->{stderr}, qr/canceling statement due to user request/, 'the linking CO
 is($node->safe_psql('postgres', 'SELECT count(*) FROM small'), '0', 'its transaction rolled back');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM sensitive_audit.log'), $before, 'it left no entry');
 
-# The same for a single statement, which commits as it ends.  (statement_timeout
-# cannot do this: PostgreSQL stops its timer before a transaction's commit
-# processing, where entries are linked.)
+# The same for a single statement, which commits as it ends.
 $bg = $node->background_psql('postgres', on_error_stop => 0);
 $bg->query_until(qr/set/, q{
 SET sensitive_audit.test_link_delay = '100ms';
@@ -146,6 +144,30 @@ $bg->quit;
 like($bg->{stderr}, qr/canceling statement due to user request/, 'its commit is cancelled');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM small'), '0', 'the INSERT rolled back');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM sensitive_audit.log'), $before, 'it left no entry either');
+
+# statement_timeout: PostgreSQL stops its timer before a transaction's commit
+# processing, where entries are linked, so the link step holds itself to it.
+my $t0 = time;
+my ($ret, $stdout, $stderr) = $node->psql('postgres', q{
+SET sensitive_audit.pending_memory = '64kB';
+SET sensitive_audit.test_link_delay = '100ms';
+SET statement_timeout = '1500ms';
+BEGIN;
+INSERT INTO small SELECT g, 'timed out ' || g FROM generate_series(1, 20000) g;
+COMMIT;
+});
+like($stderr, qr/canceling statement due to statement timeout/, 'a COMMIT linking past statement_timeout is cancelled');
+like($stderr, qr/linking its audit entries/, '... and says it was linking');
+ok(time - $t0 < 20, '... within the timeout, not after linking everything');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM small'), '0', 'its transaction rolled back');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM sensitive_audit.log'), $before, 'it left no entry');
+($ret, $stdout, $stderr) = $node->psql('postgres', q{
+SET sensitive_audit.test_link_delay = '100ms';
+SET statement_timeout = '1500ms';
+INSERT INTO small SELECT g, 'timed out too ' || g FROM generate_series(1, 20000) g;
+});
+like($stderr, qr/canceling statement due to statement timeout/, 'a single INSERT linking past statement_timeout too');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM small'), '0', 'the INSERT rolled back');
 
 $node->safe_psql('postgres', q{INSERT INTO small VALUES (1, 'next')});
 is($node->safe_psql('postgres', q{SELECT seq FROM sensitive_audit.log WHERE new_value = 'next'}),
