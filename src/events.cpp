@@ -35,6 +35,7 @@
 
 extern "C" {
 #include "commands/async.h"
+#include "postmaster/postmaster.h"
 }
 
 extern "C" {
@@ -115,6 +116,7 @@ EventQueue *eq = nullptr;
 shmem_request_hook_type prev_shmem_request_hook = nullptr;
 shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 ClientAuthentication_hook_type prev_client_auth_hook = nullptr;
+emit_log_hook_type prev_emit_log_hook = nullptr;
 
 Size
 queue_size(void)
@@ -434,14 +436,10 @@ failure_reason(const Port *port)
 	return reason;
 }
 
+/* Queue a LOGIN FAILED event for port, with the reason class given. */
 void
-client_auth_hook(Port *port, int status)
+queue_login_failed(Port *port, const char *reason)
 {
-	if (prev_client_auth_hook)
-		prev_client_auth_hook(port, status);
-	if (status != STATUS_ERROR || eq == nullptr)
-		return;
-
 	SaEventFields f;
 	char		host[NI_MAXHOST];
 	StringInfoData value;
@@ -465,7 +463,7 @@ client_auth_hook(Port *port, int status)
 	appendStringInfoString(&value, "{\"method\": ");
 	escape_json(&value, method);
 	appendStringInfoString(&value, ", \"reason\": ");
-	escape_json(&value, failure_reason(port));
+	escape_json(&value, reason);
 	appendStringInfoString(&value, ", \"database\": ");
 	/*
 	 * The database is named inside JSON: keep that JSON valid in whatever
@@ -480,6 +478,40 @@ client_auth_hook(Port *port, int status)
 	f.new_value = value.data;
 	(void) sa_event_enqueue(&f);
 	pfree(value.data);
+}
+
+void
+client_auth_hook(Port *port, int status)
+{
+	if (prev_client_auth_hook)
+		prev_client_auth_hook(port, status);
+	if (status != STATUS_ERROR || eq == nullptr)
+		return;
+	queue_login_failed(port, failure_reason(port));
+}
+
+/*
+ * A connection pg_hba.conf rejects (a "reject" line, or no line at all)
+ * fails before any authentication method runs, so ClientAuthentication_hook
+ * never sees it: the FATAL error that refuses it is the only sign.  Only
+ * that error is taken, while authentication is in progress, once.
+ */
+void
+emit_log(ErrorData *edata)
+{
+	static bool queued = false;
+
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+	if (!ClientAuthInProgress || queued || eq == nullptr || edata->elevel != FATAL
+		|| edata->sqlerrcode != ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION
+		|| MyProcPort == nullptr || MyProcPort->hba == nullptr)
+		return;
+	if (MyProcPort->hba->auth_method != uaReject && MyProcPort->hba->auth_method != uaImplicitReject)
+		return;
+	queued = true;
+	queue_login_failed(MyProcPort, MyProcPort->hba->auth_method == uaReject
+					   ? "rejected by pg_hba.conf" : "no pg_hba.conf entry");
 }
 
 /* ------------------------------------------------------------------------
@@ -1095,5 +1127,7 @@ sa_events_init(void)
 	shmem_startup_hook = events_shmem_startup;
 	prev_client_auth_hook = ClientAuthentication_hook;
 	ClientAuthentication_hook = client_auth_hook;
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = emit_log;
 	register_launcher();
 }

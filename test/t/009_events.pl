@@ -26,6 +26,7 @@ password_encryption = 'scram-sha-256'
 });
 # the test role logs in with a password; everyone else as the cluster is set up
 open my $hba, '>', $node->data_dir . '/pg_hba.conf' or die "pg_hba.conf: $!";
+print $hba "local all regress_rejected reject\n";
 print $hba "local all regress_pw,regress_pw_ghost,regress_pw_none scram-sha-256\n";
 print $hba "local noext all scram-sha-256\n";
 print $hba "local all all trust\n";
@@ -178,6 +179,19 @@ fail_login('appdb');
 ok($node->poll_query_until('appdb',
 		q{SELECT count(*) = 14 FROM sensitive_audit.log WHERE operation = 'LOGIN FAILED'}),
 	'and events are written again');
+
+# a connection pg_hba.conf rejects never reaches an authentication method
+$node->safe_psql('postgres', 'CREATE ROLE regress_rejected LOGIN');
+$node->connect_fails('dbname=appdb user=regress_rejected', 'pg_hba.conf rejects regress_rejected',
+	expected_stderr => qr/pg_hba.conf rejects connection/);
+ok($node->poll_query_until('appdb',
+		q{SELECT count(*) = 15 FROM sensitive_audit.log WHERE operation = 'LOGIN FAILED'}),
+	'a connection pg_hba.conf rejects is a LOGIN FAILED entry too');
+is( $node->safe_psql(
+		'appdb', q{
+SELECT session_role || ' ' || (new_value::jsonb->>'method') || ' ' || (new_value::jsonb->>'reason')
+  FROM sensitive_audit.log WHERE operation = 'LOGIN FAILED' ORDER BY event_time DESC LIMIT 1}),
+	'regress_rejected reject rejected by pg_hba.conf', 'with the role claimed, the method and why');
 
 # --- no password anywhere; every chain intact --------------------------------
 # (statements are logged here, so read the server log before the queries below)
