@@ -51,6 +51,11 @@ const char *const mode_names[] = {"plain", "fingerprint", "encrypt", "erasable"}
 enum { PI_TBL, PI_COLUMN, PI_MODE };
 enum { FK_SINGLETON, FK_KEY };
 enum { EK_KEY_ID, EK_PUBLIC_KEY, EK_SET_AT };
+enum
+{
+	EV_COMMITMENT, EV_TABLE_SCHEMA, EV_TABLE_NAME, EV_ROW_KEY, EV_SALT, EV_VALUE, EV_ERASED_AT, EV_ERASED_BY,
+	EV_NATTS
+};
 
 /*
  * Sealers by recipient key id.  Each holds an ephemeral X25519 key and the
@@ -342,6 +347,46 @@ to_bytea(const uint8_t *data, size_t len)
 	return b;
 }
 
+/*
+ * One row of erasable_values, written below SQL as the log's entries are:
+ * writers need no privilege on it, and a value costs one heap and two
+ * index insertions rather than a statement.  Every column is given, so no
+ * default or constraint of the table's is needed.
+ */
+void
+keep_erasable(Oid relid, const uint8_t commitment[SA_DIGEST_LEN], const char *schema, const char *table,
+			  const char *key, const uint8_t salt[SA_PROTECT_KEY_LEN], const char *value, int len)
+{
+	Relation	rel = table_open(relid, RowExclusiveLock);
+	Datum		values[EV_NATTS];
+	bool		nulls[EV_NATTS];
+
+	if (RelationGetDescr(rel)->natts != EV_NATTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("sensitive_audit.erasable_values does not have the columns of this version")));
+	memset(nulls, 0, sizeof(nulls));
+	values[EV_COMMITMENT] = PointerGetDatum(to_bytea(commitment, SA_DIGEST_LEN));
+	values[EV_TABLE_SCHEMA] = CStringGetTextDatum(schema);
+	values[EV_TABLE_NAME] = CStringGetTextDatum(table);
+	if (key != nullptr)
+		values[EV_ROW_KEY] = DirectFunctionCall1(jsonb_in, CStringGetDatum(key));
+	else
+		nulls[EV_ROW_KEY] = true;
+	values[EV_SALT] = PointerGetDatum(to_bytea(salt, SA_PROTECT_KEY_LEN));
+	values[EV_VALUE] = PointerGetDatum(cstring_to_text_with_len(value, len));
+	nulls[EV_ERASED_AT] = true;
+	nulls[EV_ERASED_BY] = true;
+
+	HeapTuple	tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+
+	CatalogTupleInsert(rel, tuple);
+	/* the salt is a secret until the value is erased: leave no copy behind */
+	explicit_bzero(VARDATA(DatumGetPointer(values[EV_SALT])), SA_PROTECT_KEY_LEN);
+	heap_freetuple(tuple);
+	table_close(rel, RowExclusiveLock);
+}
+
 /* The commitment's 32 bytes from its text form. */
 void
 commitment_bytes(const char *text, uint8_t out[SA_DIGEST_LEN])
@@ -365,6 +410,7 @@ struct SaProtect
 	ProtectMode mode;
 	uint8_t		key[SA_PROTECT_KEY_LEN];	/* fingerprint: the key; encrypt: the recipient */
 	char		key_id[2 * SA_KEY_ID_LEN + 1];
+	Oid			kept;			/* erasable: sensitive_audit.erasable_values */
 };
 
 /*
@@ -397,6 +443,14 @@ sa_protect_load(Oid tbl, const char *column)
 				 errmsg("column \"%s\" of \"%s\" is to be encrypted, but no encryption key is set",
 						column, get_rel_name(tbl)),
 				 errhint("Set one with sensitive_audit.set_encryption_key().")));
+	if (mode == MODE_ERASABLE)
+	{
+		p->kept = sa_audit_relid(SA_ERASABLE_VALUES);
+		if (!OidIsValid(p->kept))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("sensitive_audit.erasable_values is missing")));
+	}
 	return p;
 }
 
@@ -447,28 +501,7 @@ sa_protect_value(const SaProtect *p, const char *schema, const char *table, cons
 							(errcode(ERRCODE_INTERNAL_ERROR),
 							 errmsg("could not compute a commitment")));
 				commitment_bytes(out, commitment);
-
-				Oid			argtypes[6] = {BYTEAOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TEXTOID};
-				Datum		args[6] = {
-					PointerGetDatum(to_bytea(commitment, sizeof(commitment))),
-					CStringGetTextDatum(schema),
-					CStringGetTextDatum(table),
-					key ? CStringGetTextDatum(key) : (Datum) 0,
-					PointerGetDatum(to_bytea(salt, sizeof(salt))),
-					PointerGetDatum(cstring_to_text_with_len(value, len)),
-				};
-				char		nulls[7] = {' ', ' ', ' ', key ? ' ' : 'n', ' ', ' ', '\0'};
-
-				static SPIPlanPtr insert_plan = nullptr;
-
-				if (SPI_connect() != SPI_OK_CONNECT)
-					elog(ERROR, "SPI_connect failed");
-				sa_run_saved_sql_as_owner(&insert_plan,
-										  "INSERT INTO sensitive_audit.erasable_values "
-										  "(commitment, table_schema, table_name, row_key, salt, value) "
-										  "VALUES ($1, $2, $3, $4::pg_catalog.jsonb, $5, $6)",
-										  6, argtypes, args, nulls);
-				SPI_finish();
+				keep_erasable(p->kept, commitment, schema, table, key, salt, value, len);
 				explicit_bzero(salt, sizeof(salt));
 				break;
 			}

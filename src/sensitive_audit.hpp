@@ -212,8 +212,6 @@ extern bool sa_extension_version_is(const char *version);
 extern void sa_run_sql(const char *sql);
 extern void sa_check_table_owner(Oid relid);
 extern void sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values);
-extern void sa_run_saved_sql_as_owner(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes,
-									  Datum *values, const char *nulls);
 extern void sa_run_sql_as_owner_nulls(const char *sql, int nargs, Oid *argtypes, Datum *values,
 									  const char *nulls);
 extern void sa_run_in_setup(void (*fn) (void *), void *arg);

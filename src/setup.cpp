@@ -664,14 +664,9 @@ sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values)
 	sa_run_sql_as_owner_nulls(sql, nargs, argtypes, values, nullptr);
 }
 
-/*
- * Run sql as the extension's owner: planned for this call, or (with plan)
- * through a plan prepared once, by the owner too, and kept in *plan.  An
- * error restores the user through the transaction's abort.
- */
-static void
-execute_as_owner(const char *sql, SPIPlanPtr *plan, int nargs, Oid *argtypes, Datum *values,
-				 const char *nulls)
+/* The same, with SPI's nulls (' ' or 'n' per argument; nullptr: none). */
+void
+sa_run_sql_as_owner_nulls(const char *sql, int nargs, Oid *argtypes, Datum *values, const char *nulls)
 {
 	Oid			save_userid;
 	int			save_sec_context;
@@ -681,41 +676,11 @@ execute_as_owner(const char *sql, SPIPlanPtr *plan, int nargs, Oid *argtypes, Da
 	extension_info(&owner, &version);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	if (plan != nullptr && *plan == nullptr)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
-
-		if (p == nullptr)
-			elog(ERROR, "SPI_prepare failed: %s (%s)", SPI_result_code_string(SPI_result), sql);
-		if (SPI_keepplan(p) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		*plan = p;
-	}
-
-	int			rc = plan != nullptr ? SPI_execute_plan(*plan, values, nulls, false, 0)
-		: SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
 
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute failed: %s (%s)", SPI_result_code_string(rc), sql);
-}
-
-/* The same, with SPI's nulls (' ' or 'n' per argument; nullptr: none). */
-void
-sa_run_sql_as_owner_nulls(const char *sql, int nargs, Oid *argtypes, Datum *values, const char *nulls)
-{
-	execute_as_owner(sql, nullptr, nargs, argtypes, values, nulls);
-}
-
-/*
- * The same through a plan prepared once per backend and kept (*plan), for
- * statements run once per captured value; SPI connected.
- */
-void
-sa_run_saved_sql_as_owner(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes, Datum *values,
-						  const char *nulls)
-{
-	execute_as_owner(sql, plan, nargs, argtypes, values, nulls);
 }
 
 /* Add (tag) or remove one column of tbl in the catalog. */
