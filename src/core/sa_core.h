@@ -270,7 +270,8 @@ int			sa_x25519_public_from_pem(const char *pem, size_t len, uint8_t pub[SA_PROT
  * big-endian number `nonce`, plus one per value; a fixed sealer never
  * renews its ephemeral key.  Both return NULL for a recipient key of low
  * order, whose X25519 result is zero.  sa_seal_text returns SA_ERR_RANGE
- * for a value of 2 GiB or more, and sa_sealed_text_len returns 0 for one.
+ * for a value longer than INT_MAX - 1024 bytes (OpenSSL takes int lengths;
+ * PostgreSQL's own limit is 1 GB), and sa_sealed_text_len returns 0 for one.
  * The sealer owns OpenSSL objects: in a backend, destroy it from a
  * memory-context reset callback or a ResourceOwner, or keep it for the
  * life of the process.)
