@@ -266,6 +266,15 @@ int			sa_x25519_public_from_pem(const char *pem, size_t len, uint8_t pub[SA_PROT
  * a fresh random nonce; it renews the ephemeral key after 2^20 values.
  * sa_sealer_create_fixed takes the ephemeral private key and makes every
  * nonce from a counter starting at `nonce` (test vectors only).
+ * (Implementation, src/core/protect.cpp: the counter is the 96-bit
+ * big-endian number `nonce`, plus one per value; a fixed sealer never
+ * renews its ephemeral key.  Both return NULL for a recipient key of low
+ * order, whose X25519 result is zero.  sa_seal_text returns SA_ERR_RANGE
+ * for a value longer than INT_MAX - 1024 bytes (OpenSSL takes int lengths;
+ * PostgreSQL's own limit is 1 GB), and sa_sealed_text_len returns 0 for one.
+ * The sealer owns OpenSSL objects: in a backend, destroy it from a
+ * memory-context reset callback or a ResourceOwner, or keep it for the
+ * life of the process.)
  */
 typedef struct sa_sealer sa_sealer;
 sa_sealer  *sa_sealer_create(const uint8_t recipient[SA_PROTECT_KEY_LEN]);

@@ -403,3 +403,39 @@ TEST(Decrypt, KeyFileMustBeAnX25519PrivateKey)
 	EXPECT_EQ(sensitive_audit::key_id_hex(o.key_id()), kKeyIdHex);
 	::unlink(path.c_str());
 }
+
+TEST(CliProofFormat2, EntryHashIsTheFormat2VectorAndOtherFormatsAreRefused)
+{
+	Proof		p;
+
+	p.log_id = "3f0c8a52-7b1e-4d6a-9c2f-81e4b7d05a63";
+	p.entry.format = SA_FORMAT_PROTECTED;
+	p.entry.chain = 3;
+	p.entry.seq = 1;
+	p.entry.txid = 748;
+	p.entry.event_time = 1704164645123456;
+	p.entry.texts = {std::string("INSERT"), std::string("public"), std::string("patients"), std::string("ssn"),
+		std::string("{\"id\": \"5\"}"), std::string("primary key"), std::nullopt,
+		std::string("x25519-aes256gcm:Z8ov/W/p76tnXdV07XeJMQs9LnaB83kLRmx3OxUh/s82V3lYNx6lL6ChoqOkpaanqKmqq9WOIdAyGx48YD2nEgduOvqTbETvZ6ziMC2FNQ=="),
+		std::string("text"), std::string("alice"), std::string("alice"), std::string("psql"),
+		std::string("192.0.2.10")};
+	p.entry.backend_pid = 4242;
+	/* FORMAT.md 11.6, entry 1 */
+	EXPECT_EQ(sa_test::to_hex(proof_entry_hash(p.entry)),
+			  "b47951aad3706e789f15e7dc10bc959bb52ef8021ef3c31cb5d77773b18b069c");
+
+	p.entry_hash = proof_entry_hash(p.entry);
+	p.tree_size = 1;
+	p.checkpoint = "body\n\n\xe2\x80\x94 key sig\n";
+	p.record_count = 1;
+	const std::string text = encode_proof(p);
+	Proof		q = parse_proof(text);
+
+	EXPECT_EQ(q.entry.format, SA_FORMAT_PROTECTED);
+	EXPECT_EQ(encode_proof(q), text);
+
+	std::string v3 = text;
+
+	v3.replace(v3.find("\"format\":\"2\""), 12, "\"format\":\"3\"");
+	EXPECT_THROW(parse_proof(v3), Failure);
+}
