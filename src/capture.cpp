@@ -231,11 +231,18 @@ get_relation_info(Relation rel)
 	}
 	else
 	{
+		/*
+		 * Known by its tagged values, but not by protected ones, which would
+		 * show in clear (protect() refuses such a table; its key may have
+		 * been dropped since).
+		 */
 		fresh.key_source = "tagged values";
 		fresh.key_is_values = true;
-		fresh.nkeys = fresh.ncols;
 		fresh.keys = (ColumnInfo *) palloc0(sizeof(ColumnInfo) * Max(fresh.ncols, 1));
-		memcpy(fresh.keys, fresh.cols, sizeof(ColumnInfo) * fresh.ncols);
+		fresh.nkeys = 0;
+		for (int i = 0; i < fresh.ncols; i++)
+			if (fresh.cols[i].protect == nullptr)
+				fresh.keys[fresh.nkeys++] = fresh.cols[i];
 	}
 	qsort(fresh.keys, fresh.nkeys, sizeof(ColumnInfo), jsonb_key_cmp);
 	MemoryContextSwitchTo(old);

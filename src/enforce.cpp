@@ -220,6 +220,8 @@ check_member(Oid tbl, Oid member, List *tagged_names, Node *parsetree, Repairs *
 				 errdetail("After a crash the rows of an unlogged table are gone while the log still records them."),
 				 errhint("Untag its columns with sensitive_audit.untag() first; that is recorded in the log.")));
 
+	sa_protect_check_member(tbl, rel);
+
 	TriggerDesc *td = rel->trigdesc;
 	Bitmapset  *tagged = sa_tagged_attnums(rel, tagged_names);
 	Bitmapset  *key = sa_key_attnums(rel, nullptr);

@@ -297,6 +297,42 @@ check_not_key(Oid tbl, const char *col)
 	}
 }
 
+}								/* namespace */
+
+/*
+ * After a DDL command (enforce.cpp): no protected column of tagged table
+ * root may have become part of member's row key.
+ */
+void
+sa_protect_check_member(Oid root, Relation member)
+{
+	if (!OidIsValid(sa_audit_relid(SA_PROTECT_INFO)))
+		return;
+
+	const char *source;
+	Bitmapset  *keys = sa_key_attnums(member, &source);
+	ListCell   *lc;
+
+	if (keys == nullptr)
+		return;
+	foreach(lc, sa_catalog_columns(root))
+	{
+		const char *col = (const char *) lfirst(lc);
+		AttrNumber	attnum = get_attnum(RelationGetRelid(member), col);
+
+		if (attnum != InvalidAttrNumber && bms_is_member(attnum, keys) && stored_mode(root, col) != MODE_PLAIN)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("protected column \"%s\" of \"%s\" cannot become part of the row's %s",
+							col, RelationGetRelationName(member), source),
+					 errdetail("Every entry names its row by the row key, in clear text."),
+					 errhint("Make it plain first with sensitive_audit.protect('%s', '%s', 'plain'); that is recorded.",
+							 get_rel_name(root), col)));
+	}
+}
+
+namespace {
+
 /* Make the database's fingerprint key if it has none (as the extension's owner). */
 void
 ensure_fingerprint_key(void)

@@ -308,6 +308,7 @@ extern char *sa_protect_value(const SaProtect *p, const char *schema, const char
 extern char *sa_protect_fingerprint(const char *value, int len, uint8_t key[SA_PROTECT_KEY_LEN], int *valid);
 extern void sa_protect_forget(Oid tbl, const char *col);
 extern void sa_protect_copy(Oid from, Oid to);
+extern void sa_protect_check_member(Oid root, Relation member);
 /* A refused attempt, to be recorded outside the transaction that fails. */
 extern void sa_policy_denied(const SaPolicyRow *row, const char *column, const char *json);
 

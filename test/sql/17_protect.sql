@@ -186,6 +186,18 @@ RESET ROLE;
 SELECT operation, column_name, old_value, new_value FROM sensitive_audit.log
  WHERE column_name = 'amount' AND operation IN ('PROTECT', 'UNTAG') ORDER BY chain, seq;
 
+-- a protected column cannot become part of the row key
+SET ROLE regress_prot_owner;
+ALTER TABLE prot_patients DROP CONSTRAINT prot_patients_pkey, ADD PRIMARY KEY (id, card);
+-- without a key, the row is known by its tagged values, but never by protected ones
+ALTER TABLE prot_patients DROP CONSTRAINT prot_patients_pkey;
+RESET ROLE;
+SET ROLE regress_prot_clerk;
+INSERT INTO prot_patients VALUES (5, '555-55-5555', 'gout', '6011000000000004', 'n', 1);
+RESET ROLE;
+SELECT DISTINCT row_key, row_key_source FROM sensitive_audit.log
+ WHERE table_name = 'prot_patients' AND operation = 'INSERT' AND row_key_source = 'tagged values';
+
 SELECT bool_and(ok) AS verified, sum(entries) > 0 AS some_entries FROM sensitive_audit.verify();
 DROP TABLE prot_patients, prot_nokey, prot_keyed;
 REVOKE ALL ON sensitive_audit.log FROM regress_prot_auditor;
