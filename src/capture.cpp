@@ -63,6 +63,7 @@ struct RelationInfo
 	ColumnInfo *keys;			/* row key columns, sorted as jsonb sorts keys */
 	const char *key_source;
 	bool		key_is_values;	/* no primary key or replica identity */
+	bool		has_erasable;	/* a column's values are kept in erasable_values */
 	Bitmapset  *tagged_attnums;
 	Bitmapset  *key_attnums;
 	int			nchecked;		/* triggers found canonical, by OID */
@@ -221,6 +222,7 @@ get_relation_info(Relation rel)
 	{
 		fresh.cols[i].policy = sa_policy_load(root, fresh.cols[i].name);
 		fresh.cols[i].protect = sa_protect_load(root, fresh.cols[i].name);
+		fresh.has_erasable |= sa_protect_is_erasable(fresh.cols[i].protect);
 	}
 
 	/* The row's key: primary key, else replica identity, else tagged values. */
@@ -552,6 +554,8 @@ capture_update(RelationInfo *info, HeapTuple oldtup, HeapTuple newtup, TupleDesc
 
 		key = row_key_text(info, oldtup, desc, &keylen);
 		queue_entry(info, nullptr, "REKEY", now, key, keylen, key, keylen, newkey, newkeylen);
+		if (info->has_erasable)
+			sa_protect_rekey(info->schema, info->relname, key, newkey);
 		key = newkey;
 		keylen = newkeylen;
 	}

@@ -561,6 +561,32 @@ sa_protect_fingerprint(const char *value, int len, uint8_t key[SA_PROTECT_KEY_LE
 	return fingerprint_of(key, value, len);
 }
 
+bool
+sa_protect_is_erasable(const SaProtect *p)
+{
+	return p != nullptr && p->mode == MODE_ERASABLE;
+}
+
+/*
+ * A row's key changed (a REKEY entry): the values it keeps apart move to
+ * the new key, so that erase() of the row's key finds every one of them.
+ */
+void
+sa_protect_rekey(const char *schema, const char *table, const char *oldkey, const char *newkey)
+{
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[4] = {CStringGetTextDatum(schema), CStringGetTextDatum(table), CStringGetTextDatum(oldkey),
+						   CStringGetTextDatum(newkey)};
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	sa_run_sql_as_owner("UPDATE sensitive_audit.erasable_values SET row_key = $4::pg_catalog.jsonb "
+						"WHERE table_schema OPERATOR(pg_catalog.=) $1 AND table_name OPERATOR(pg_catalog.=) $2 "
+						"AND row_key OPERATOR(pg_catalog.=) $3::pg_catalog.jsonb",
+						4, argtypes, args);
+	SPI_finish();
+}
+
 /* untag(): a column no longer tagged is no longer protected (a PROTECT entry says so). */
 void
 sa_protect_forget(Oid tbl, const char *col)

@@ -309,6 +309,8 @@ extern char *sa_protect_fingerprint(const char *value, int len, uint8_t key[SA_P
 extern void sa_protect_forget(Oid tbl, const char *col);
 extern void sa_protect_copy(Oid from, Oid to);
 extern void sa_protect_check_member(Oid root, Relation member);
+extern bool sa_protect_is_erasable(const SaProtect *p);
+extern void sa_protect_rekey(const char *schema, const char *table, const char *oldkey, const char *newkey);
 /* A refused attempt, to be recorded outside the transaction that fails. */
 extern void sa_policy_denied(const SaPolicyRow *row, const char *column, const char *json);
 

@@ -159,6 +159,18 @@ SELECT sensitive_audit.erase('prot_patients', '{"id": "99"}');
 SELECT sensitive_audit.erase('prot_patients', '{"id": 1}');
 SELECT sensitive_audit.erase('prot_patients', '{"id": "1"}') AS erased;
 SELECT sensitive_audit.erase('prot_patients', '{"id": "1"}') AS erased_again;
+-- a row whose key changed: erasing its current key erases what was kept under the old one
+RESET ROLE;
+SET ROLE regress_prot_clerk;
+INSERT INTO prot_patients VALUES (10, '101-01-0101', 'migraine', NULL, 'n', 1);
+UPDATE prot_patients SET id = 11 WHERE id = 10;
+UPDATE prot_patients SET diagnosis = 'tension headache' WHERE id = 11;
+DELETE FROM prot_patients WHERE id = 11;
+RESET ROLE;
+SELECT row_key, value FROM sensitive_audit.erasable_values WHERE value IN ('migraine', 'tension headache') ORDER BY value;
+SET ROLE regress_prot_dpo;
+SELECT sensitive_audit.erase('prot_patients', '{"id": "11"}') AS erased_after_rekey;
+SELECT sensitive_audit.erase('prot_patients', '{"id": "10"}') AS old_key;
 RESET ROLE;
 SELECT operation, table_name, row_key, new_value, effective_role FROM sensitive_audit.log WHERE operation = 'ERASE';
 SELECT row_key, salt, value, erased_at IS NOT NULL AS erased, erased_by FROM sensitive_audit.erasable_values
