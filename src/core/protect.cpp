@@ -45,9 +45,6 @@
 
 #include "core_error.hpp"
 
-using sensitive_audit::CoreError;
-using sensitive_audit::guarded;
-
 namespace sensitive_audit
 {
 
@@ -831,7 +828,7 @@ sa_seal_text(sa_sealer *s, const char *value, size_t len, char *out, size_t cap,
 		std::memcpy(out, SA_SEALED_PREFIX, kSealedPrefix.size());
 		size_t		w = kSealedPrefix.size() + base64_into(p, rawlen, out + kSealedPrefix.size());
 
-		/* The clear value must not linger in the reused buffer: only ciphertext is there. */
+		/* (The reused buffer holds only ciphertext: no clear value lingers in it.) */
 		if (w != need)
 			throw CoreError(SA_ERR_INTERNAL);
 		out[w] = '\0';

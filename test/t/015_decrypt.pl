@@ -99,7 +99,8 @@ like($err, qr/FAILED: 1 values sealed to key [0-9a-f]{16} do not authenticate \(
 ($rc, $out, $err) = sa('decrypt', '--key', "$tmp/key.pem", '--bundle', "$tmp/log-tamper-entry.bundle");
 is($rc, 1, 'changed entry: exit 1');
 like($out, qr/^UNVERIFIED chain 0 seq 2 /m, 'changed entry: marked UNVERIFIED');
-unlike($out, qr/987-65-4321|tampered|Gr/, 'changed entry: nothing after it decrypted');
+# (As quoted clear text: the stored base64 may hold any letters.)
+unlike($out, qr/"(?:987-65-4321|tampered|Gr\xc3\xbc)/, 'changed entry: nothing after it decrypted');
 like($err, qr/FAILED: chain 0: first bad entry seq 2: content changed/, 'changed entry: reported');
 
 # verify --bundle and the Python checker: format 2 verifies, a clear value in it does not.
