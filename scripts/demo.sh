@@ -90,6 +90,19 @@ CHAIN=$(sa_psql -Atq -d clean -c "SELECT chain FROM sensitive_audit.log WHERE op
 SEQ=$(sa_psql -Atq -d clean -c "SELECT seq FROM sensitive_audit.log WHERE operation = 'UPDATE' ORDER BY seq LIMIT 1")
 demo_cli prove --db "$CONN dbname=clean" --chain "$CHAIN" --seq "$SEQ" --out "$WORK/witness/entry.proof"
 demo_cli verify-proof "$WORK/witness/entry.proof" --pubkey "$WORK/witness/key.pub"
+
+# Values only an outside key holder can read: the key pair is made outside the
+# database, only its public half goes in, and decrypt shows the clear values.
+sa_as_user openssl genpkey -algorithm X25519 -out "$WORK/witness/values.pem" 2>/dev/null
+PUBLIC_KEY=$(sa_as_user openssl pkey -in "$WORK/witness/values.pem" -pubout)
+sa_psql -v ON_ERROR_STOP=1 -q -d clean -v key="$PUBLIC_KEY" >/dev/null <<'SQL'
+SELECT sensitive_audit.set_encryption_key(:'key');
+SELECT sensitive_audit.protect('accounts', 'iban', 'encrypt');
+UPDATE accounts SET iban = 'FR7630006000011234567890189' WHERE id = 1;
+SQL
+echo "\$ psql -c \"SELECT new_value FROM sensitive_audit.log WHERE operation = 'UPDATE' AND format = 2\""
+sa_psql -Atq -d clean -c "SELECT new_value FROM sensitive_audit.log WHERE operation = 'UPDATE' AND format = 2"
+demo_cli decrypt --key "$WORK/witness/values.pem" --db "$CONN dbname=clean" 2>&1 | grep -E 'FR76|decrypted|exit status'
 cd "$SA_ROOT"
 
 sa_section "done"

@@ -125,7 +125,31 @@ UPDATE public.patients SET diagnosis = 'reviewed';
 SELECT operation, column_name, new_value FROM sensitive_audit.log WHERE operation = 'POLICY';
 
 \echo
-\echo '==== 6c. A checkpoint of the state, for a signer outside the database (sensitive-audit checkpoint)'
+\echo '==== 6c. Protected values: the log keeps a fingerprint of ssn, and diagnoses that can be erased'
+SELECT sensitive_audit.protect('public.patients', 'ssn', 'fingerprint');
+SELECT sensitive_audit.protect('public.patients', 'diagnosis', 'erasable');
+INSERT INTO public.patients (id, name, ssn, diagnosis, balance) VALUES (9, 'Dan Evans', '222-33-4444', 'tinnitus', 0);
+SELECT operation, column_name, row_key, new_value, protection FROM sensitive_audit.log
+ WHERE format = 2 ORDER BY chain, seq;
+-- an auditor granted fingerprint() tests a candidate without ever seeing the value
+SELECT new_value = sensitive_audit.fingerprint('public.patients', 'ssn', '222-33-4444') AS candidate_matches
+  FROM sensitive_audit.log WHERE column_name = 'ssn' AND row_key = '{"id": "9"}';
+-- the right to erasure: the row goes, then what the log keeps of it; every chain still verifies
+DELETE FROM public.patients WHERE id = 9;
+SELECT sensitive_audit.erase('public.patients', '{"id": "9"}') AS values_erased;
+SELECT operation, column_name, left(coalesce(new_value, old_value), 30) AS kept, protection FROM sensitive_audit.log
+ WHERE row_key = '{"id": "9"}' AND column_name = 'diagnosis' ORDER BY chain, seq;
+SELECT bool_and(ok) AS every_chain_verifies FROM sensitive_audit.verify();
+\set ECHO none
+SELECT count(*) = 0 AS erased_gone FROM sensitive_audit.log WHERE 'tinnitus' IN (old_value, new_value) \gset
+\if :erased_gone
+\else
+DO $$ BEGIN RAISE EXCEPTION 'demo check failed: an erased value is still in the log'; END $$;
+\endif
+\set ECHO queries
+
+\echo
+\echo '==== 6d. A checkpoint of the state, for a signer outside the database (sensitive-audit checkpoint)'
 SELECT sensitive_audit.checkpoint_body();
 SELECT sensitive_audit.inclusion_proof(chain, seq) AS proof_of_one_entry
   FROM sensitive_audit.log ORDER BY chain, seq LIMIT 1;

@@ -9,7 +9,7 @@ PACKAGES=(
 	build-essential g++ make
 	postgresql-15 postgresql-server-dev-15 postgresql-client-15 postgresql-contrib
 	postgresql-15-pgaudit
-	libssl-dev libkrb5-dev libgtest-dev nlohmann-json3-dev libcli11-dev libpq-dev
+	openssl libssl-dev libkrb5-dev libgtest-dev nlohmann-json3-dev libcli11-dev libpq-dev
 	libipc-run-perl rsync
 	python3 python3-cryptography chromium
 )
