@@ -19,6 +19,8 @@
 
 #include "checkpoint.hpp"
 
+#include "base64.hpp"
+
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -43,9 +45,6 @@ constexpr size_t kSignaturePrefixLen = sizeof(kSignaturePrefix) - 1;
 
 constexpr char kSignerKeyPrefix[] = "PRIVATE+KEY+";
 constexpr char kChainLinePrefix[] = "chain ";
-
-constexpr char kBase64Alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 [[noreturn]] void
 syntax_error()
@@ -284,21 +283,6 @@ to_base64(const uint8_t *p, size_t len)
 	return out;
 }
 
-int
-base64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 /*
  * Only the canonical form: whole quads, '=' only as the padding of the last

@@ -43,6 +43,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "base64.hpp"
 #include "core_error.hpp"
 
 namespace sensitive_audit
@@ -57,7 +58,6 @@ constexpr uint64_t kValuesPerEphemeralKey = uint64_t{1} << 20;
 constexpr size_t kMaxSealLen = static_cast<size_t>(INT_MAX) - 1024;
 
 const char kHex[] = "0123456789abcdef";
-const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 [[noreturn]] void
 crypto_fail()
@@ -87,17 +87,17 @@ base64_into(const uint8_t *p, size_t n, char *out)
 	{
 		uint32_t	v = (uint32_t{p[i]} << 16) | (uint32_t{p[i + 1]} << 8) | p[i + 2];
 
-		*o++ = kB64[v >> 18];
-		*o++ = kB64[(v >> 12) & 63];
-		*o++ = kB64[(v >> 6) & 63];
-		*o++ = kB64[v & 63];
+		*o++ = kBase64Alphabet[v >> 18];
+		*o++ = kBase64Alphabet[(v >> 12) & 63];
+		*o++ = kBase64Alphabet[(v >> 6) & 63];
+		*o++ = kBase64Alphabet[v & 63];
 	}
 	if (n - i == 1)
 	{
 		uint32_t	v = uint32_t{p[i]} << 16;
 
-		*o++ = kB64[v >> 18];
-		*o++ = kB64[(v >> 12) & 63];
+		*o++ = kBase64Alphabet[v >> 18];
+		*o++ = kBase64Alphabet[(v >> 12) & 63];
 		*o++ = '=';
 		*o++ = '=';
 	}
@@ -105,29 +105,14 @@ base64_into(const uint8_t *p, size_t n, char *out)
 	{
 		uint32_t	v = (uint32_t{p[i]} << 16) | (uint32_t{p[i + 1]} << 8);
 
-		*o++ = kB64[v >> 18];
-		*o++ = kB64[(v >> 12) & 63];
-		*o++ = kB64[(v >> 6) & 63];
+		*o++ = kBase64Alphabet[v >> 18];
+		*o++ = kBase64Alphabet[(v >> 12) & 63];
+		*o++ = kBase64Alphabet[(v >> 6) & 63];
 		*o++ = '=';
 	}
 	return static_cast<size_t>(o - out);
 }
 
-int
-b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 /*
  * Decoded length of canonical padded base64, or -1: length a multiple of
@@ -151,7 +136,7 @@ base64_check(std::string_view t, uint8_t *out)
 
 	for (size_t i = 0; i < body; i++)
 	{
-		int			v = b64_value(t[i]);
+		int			v = base64_value(t[i]);
 
 		if (v < 0)
 			return -1;
