@@ -18,13 +18,20 @@
  * needs a key or a clear value.
  */
 
-/* The protection of each tagged column that is not plain. */
+/*
+ * The protection of tagged columns (a column it does not list is plain);
+ * fingerprint_salt, made the first time a column is fingerprinted and kept
+ * while it stays tagged, derives the column's own fingerprint key from the
+ * database's, so that equal values fingerprint the same within a column
+ * only and no other column can serve to test candidates.
+ */
 CREATE TABLE sensitive_audit.protect_info (
 	tbl				regclass	NOT NULL,
 	column_name		name		NOT NULL,
-	mode			text		NOT NULL CHECK (mode IN ('fingerprint', 'encrypt', 'erasable')),
+	mode			text		NOT NULL CHECK (mode IN ('plain', 'fingerprint', 'encrypt', 'erasable')),
 	set_at			timestamptz NOT NULL,
 	set_by			text		NOT NULL,
+	fingerprint_salt bytea		CHECK (pg_catalog.octet_length(fingerprint_salt) = 16),
 	PRIMARY KEY (tbl, column_name)
 );
 REVOKE ALL ON sensitive_audit.protect_info FROM PUBLIC;
@@ -161,9 +168,10 @@ SELECT n.nspname AS table_schema,
 
 /*
  * reconcile() compares protected columns in the form the log keeps: a
- * fingerprint with the fingerprint of the current value, an erasable
- * value while it is kept; a sealed or erased value only for being NULL or
- * not (the key holder compares sealed values with `sensitive-audit
+ * fingerprint with the fingerprint of the current value (for a caller who
+ * may call fingerprint(); for others only for being NULL or not), an
+ * erasable value while it is kept; a sealed or erased value only for being
+ * NULL or not (the key holder compares sealed values with `sensitive-audit
  * decrypt`).
  */
 DROP FUNCTION sensitive_audit.reconcile(regclass);
@@ -206,7 +214,9 @@ SELECT COALESCE(l.row_key, n.row_key)::jsonb,
  WHERE NOT (n.row_key IS NULL AND l.present IS NOT TRUE)
    AND NOT (n.row_key IS NOT NULL AND l.present AND
 			CASE l.protection
-				WHEN 'fingerprint' THEN l.value IS NOT DISTINCT FROM n.fingerprint
+				WHEN 'fingerprint' THEN
+					CASE WHEN n.fingerprint IS NULL AND n.value IS NOT NULL THEN l.value IS NOT NULL
+						 ELSE l.value IS NOT DISTINCT FROM n.fingerprint END
 				WHEN 'encrypt' THEN (l.value IS NULL) = (n.value IS NULL)
 				WHEN 'erased' THEN (l.value IS NULL) = (n.value IS NULL)
 				ELSE l.value IS NOT DISTINCT FROM n.value END)

@@ -48,7 +48,7 @@ enum ProtectMode
 const char *const mode_names[] = {"plain", "fingerprint", "encrypt", "erasable"};
 
 /* Columns of protect_info, fingerprint_key and encryption_keys (attnum - 1). */
-enum { PI_TBL, PI_COLUMN, PI_MODE };
+enum { PI_TBL, PI_COLUMN, PI_MODE, PI_SET_AT, PI_SET_BY, PI_FINGERPRINT_SALT };
 enum { FK_SINGLETON, FK_KEY };
 enum { EK_KEY_ID, EK_PUBLIC_KEY, EK_SET_AT };
 enum
@@ -115,12 +115,17 @@ scan_table(const char *name, Fn fn)
 	table_close(rel, AccessShareLock);
 }
 
-/* The stored protection of tbl.column (MODE_PLAIN when none). */
+/*
+ * The stored protection of tbl.column (MODE_PLAIN when none), and into salt
+ * (when given) the column's fingerprint salt; *has_salt says if it has one.
+ */
 ProtectMode
-stored_mode(Oid tbl, const char *column)
+stored_mode(Oid tbl, const char *column, uint8_t *salt = nullptr, bool *has_salt = nullptr)
 {
 	ProtectMode mode = MODE_PLAIN;
 
+	if (has_salt != nullptr)
+		*has_salt = false;
 	scan_table(SA_PROTECT_INFO, [&](HeapTuple tuple, TupleDesc desc) {
 		bool		isnull;
 		Datum		d = heap_getattr(tuple, PI_TBL + 1, desc, &isnull);
@@ -139,10 +144,22 @@ stored_mode(Oid tbl, const char *column)
 				if (strcmp(m, mode_names[i]) == 0)
 					mode = (ProtectMode) i;
 		}
+		d = heap_getattr(tuple, PI_FINGERPRINT_SALT + 1, desc, &isnull);
+		if (!isnull && salt != nullptr && has_salt != nullptr)
+		{
+			bytea	   *b = DatumGetByteaPP(d);
+
+			if (VARSIZE_ANY_EXHDR(b) == SA_COLUMN_SALT_LEN)
+			{
+				memcpy(salt, VARDATA_ANY(b), SA_COLUMN_SALT_LEN);
+				*has_salt = true;
+			}
+		}
 		return false;
 	});
 	return mode;
 }
+
 
 /* The database's fingerprint key into key; false if it has none yet. */
 bool
@@ -168,6 +185,31 @@ read_fingerprint_key(uint8_t key[SA_PROTECT_KEY_LEN])
 		return false;
 	});
 	return found;
+}
+
+/*
+ * tbl.column's fingerprint key, derived from the database's key and the
+ * column's salt, into key; false if either is missing.
+ */
+bool
+column_key(Oid tbl, const char *column, uint8_t key[SA_PROTECT_KEY_LEN])
+{
+	uint8_t		salt[SA_COLUMN_SALT_LEN];
+	uint8_t		dbkey[SA_PROTECT_KEY_LEN];
+	bool		has_salt;
+
+	(void) stored_mode(tbl, column, salt, &has_salt);
+	if (!has_salt || !read_fingerprint_key(dbkey))
+		return false;
+
+	int			rc = sa_fingerprint_column_key(dbkey, salt, key);
+
+	explicit_bzero(dbkey, sizeof(dbkey));
+	if (rc != SA_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not derive a fingerprint key: %s", sa_strerror(rc))));
+	return true;
 }
 
 /*
@@ -466,7 +508,7 @@ sa_protect_load(Oid tbl, const char *column)
 	SaProtect  *p = (SaProtect *) palloc0(sizeof(SaProtect));
 
 	p->mode = mode;
-	if (mode == MODE_FINGERPRINT && !read_fingerprint_key(p->key))
+	if (mode == MODE_FINGERPRINT && !column_key(tbl, column, p->key))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("column \"%s\" of \"%s\" is to be fingerprinted, but the database has no fingerprint key",
@@ -546,18 +588,17 @@ sa_protect_value(const SaProtect *p, const char *schema, const char *table, cons
 	return out;
 }
 
-/*
- * For reconcile(): the fingerprint value would have in the log, into a
- * palloc'd text; nullptr if the database has no fingerprint key.  The key
- * is read once per call of the caller (key is its buffer, valid tells).
- */
-char *
-sa_protect_fingerprint(const char *value, int len, uint8_t key[SA_PROTECT_KEY_LEN], int *valid)
+/* tbl.column's fingerprint key into key (a column never fingerprinted has none). */
+bool
+sa_protect_column_key(Oid tbl, const char *column, uint8_t key[SA_PROTECT_KEY_LEN])
 {
-	if (*valid < 0)
-		*valid = read_fingerprint_key(key) ? 1 : 0;
-	if (*valid == 0)
-		return nullptr;
+	return column_key(tbl, column, key);
+}
+
+/* A value's fingerprint under a column's key, palloc'd. */
+char *
+sa_protect_fingerprint(const uint8_t key[SA_PROTECT_KEY_LEN], const char *value, int len)
+{
 	return fingerprint_of(key, value, len);
 }
 
@@ -591,9 +632,11 @@ sa_protect_rekey(const char *schema, const char *table, const char *oldkey, cons
 void
 sa_protect_forget(Oid tbl, const char *col)
 {
-	ProtectMode old = stored_mode(tbl, col);
+	uint8_t		salt[SA_COLUMN_SALT_LEN];
+	bool		has_salt;
+	ProtectMode old = stored_mode(tbl, col, salt, &has_salt);
 
-	if (old == MODE_PLAIN)
+	if (old == MODE_PLAIN && !has_salt)
 		return;
 
 	Oid			argtypes[2] = {REGCLASSOID, NAMEOID};
@@ -606,7 +649,8 @@ sa_protect_forget(Oid tbl, const char *col)
 	sa_run_sql_as_owner("DELETE FROM sensitive_audit.protect_info "
 						"WHERE tbl OPERATOR(pg_catalog.=) $1 AND column_name OPERATOR(pg_catalog.=) $2",
 						2, argtypes, values);
-	record_protect(tbl, col, old, MODE_PLAIN);
+	if (old != MODE_PLAIN)
+		record_protect(tbl, col, old, MODE_PLAIN);
 	sa_invalidate_tree(tbl);
 }
 
@@ -622,9 +666,11 @@ sa_protect_copy(Oid from, Oid to)
 	foreach(lc, sa_catalog_columns(from))
 	{
 		const char *col = (const char *) lfirst(lc);
-		ProtectMode mode = stored_mode(from, col);
+		uint8_t		salt[SA_COLUMN_SALT_LEN];
+		bool		has_salt;
+		ProtectMode mode = stored_mode(from, col, salt, &has_salt);
 
-		if (mode == MODE_PLAIN)
+		if (mode == MODE_PLAIN && !has_salt)
 			continue;
 
 		Oid			argtypes[3] = {REGCLASSOID, REGCLASSOID, NAMEOID};
@@ -635,13 +681,16 @@ sa_protect_copy(Oid from, Oid to)
 		values[0] = ObjectIdGetDatum(to);
 		values[1] = ObjectIdGetDatum(from);
 		values[2] = NameGetDatum(&name);
-		sa_run_sql_as_owner("INSERT INTO sensitive_audit.protect_info (tbl, column_name, mode, set_at, set_by) "
-							"SELECT $1, p.column_name, p.mode, pg_catalog.statement_timestamp(), p.set_by "
+		sa_run_sql_as_owner("INSERT INTO sensitive_audit.protect_info "
+							"(tbl, column_name, mode, set_at, set_by, fingerprint_salt) "
+							"SELECT $1, p.column_name, p.mode, pg_catalog.statement_timestamp(), p.set_by, "
+							"p.fingerprint_salt "
 							"FROM sensitive_audit.protect_info p WHERE p.tbl OPERATOR(pg_catalog.=) $2 "
 							"AND p.column_name OPERATOR(pg_catalog.=) $3 "
 							"ON CONFLICT (tbl, column_name) DO NOTHING",
 							3, argtypes, values);
-		record_protect(to, col, MODE_PLAIN, mode);
+		if (mode != MODE_PLAIN)
+			record_protect(to, col, MODE_PLAIN, mode);
 	}
 	sa_invalidate_tree(to);
 }
@@ -668,9 +717,11 @@ sensitive_audit_protect(PG_FUNCTION_ARGS)
 
 	sa_check_tagged_column(tbl, col, "protect() applies to", true);
 
-	ProtectMode old = stored_mode(tbl, col);
+	uint8_t		salt[SA_COLUMN_SALT_LEN];
+	bool		has_salt;
+	ProtectMode old = stored_mode(tbl, col, salt, &has_salt);
 
-	if (mode == old)
+	if (mode == old && (mode != MODE_FINGERPRINT || has_salt))
 		PG_RETURN_VOID();
 	if (mode != MODE_PLAIN)
 		check_not_key(tbl, col);
@@ -691,26 +742,39 @@ sensitive_audit_protect(PG_FUNCTION_ARGS)
 	if (mode == MODE_FINGERPRINT)
 		ensure_fingerprint_key();
 
-	Oid			argtypes[4] = {REGCLASSOID, NAMEOID, TEXTOID, TEXTOID};
+	/*
+	 * A column's fingerprint salt is made the first time it is fingerprinted
+	 * and kept while it stays tagged (also through plain and back), so that
+	 * fingerprint() tests candidates against all of its fingerprints.
+	 */
+	if (mode == MODE_FINGERPRINT && !has_salt && sa_random_bytes(salt, sizeof(salt)) != SA_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not make a random fingerprint salt")));
+
+	Oid			argtypes[5] = {REGCLASSOID, NAMEOID, TEXTOID, TEXTOID, BYTEAOID};
 	NameData	name;
-	Datum		values[4];
+	Datum		values[5];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', '\0'};
 
 	namestrcpy(&name, col);
 	values[0] = ObjectIdGetDatum(tbl);
 	values[1] = NameGetDatum(&name);
 	values[2] = CStringGetTextDatum(mode_names[mode]);
 	values[3] = CStringGetTextDatum(user_name());
-	if (mode == MODE_PLAIN)
-		sa_run_sql_as_owner("DELETE FROM sensitive_audit.protect_info "
-							"WHERE tbl OPERATOR(pg_catalog.=) $1 AND column_name OPERATOR(pg_catalog.=) $2",
-							2, argtypes, values);
+	if (mode == MODE_FINGERPRINT || has_salt)
+		values[4] = PointerGetDatum(to_bytea(salt, sizeof(salt)));
 	else
-		sa_run_sql_as_owner("INSERT INTO sensitive_audit.protect_info (tbl, column_name, mode, set_at, set_by) "
-							"VALUES ($1, $2, $3, pg_catalog.statement_timestamp(), $4) "
-							"ON CONFLICT (tbl, column_name) DO UPDATE "
-							"SET mode = EXCLUDED.mode, set_at = EXCLUDED.set_at, set_by = EXCLUDED.set_by",
-							4, argtypes, values);
-	record_protect(tbl, col, old, mode);
+		nulls[4] = 'n';
+	sa_run_sql_as_owner_nulls("INSERT INTO sensitive_audit.protect_info "
+							  "(tbl, column_name, mode, set_at, set_by, fingerprint_salt) "
+							  "VALUES ($1, $2, $3, pg_catalog.statement_timestamp(), $4, $5) "
+							  "ON CONFLICT (tbl, column_name) DO UPDATE "
+							  "SET mode = EXCLUDED.mode, set_at = EXCLUDED.set_at, set_by = EXCLUDED.set_by, "
+							  "fingerprint_salt = EXCLUDED.fingerprint_salt",
+							  5, argtypes, values, nulls);
+	if (mode != old)
+		record_protect(tbl, col, old, mode);
 	SPI_finish();
 	sa_invalidate_tree(tbl);
 	PG_RETURN_VOID();
@@ -778,11 +842,11 @@ sensitive_audit_fingerprint(PG_FUNCTION_ARGS)
 	uint8_t		key[SA_PROTECT_KEY_LEN];
 
 	sa_check_tagged_column(tbl, col, "fingerprint() applies to", false);
-	if (!read_fingerprint_key(key))
+	if (!column_key(tbl, col, key))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("this database has no fingerprint key yet"),
-				 errdetail("It is made by the first sensitive_audit.protect(..., 'fingerprint').")));
+				 errmsg("column \"%s\" of \"%s\" has never been fingerprinted", col, get_rel_name(tbl)),
+				 errdetail("Its fingerprint key is made by sensitive_audit.protect(..., 'fingerprint').")));
 
 	/* the canonical text capture would have fingerprinted */
 	char	   *canonical = sa_canonical_from_text(tbl, col, value);

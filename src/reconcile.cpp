@@ -99,6 +99,46 @@ member_names(Oid relid, Datum **schemas, Datum **names, int *n)
 	}
 }
 
+/* May the caller test candidate values with fingerprint()? */
+bool
+may_test_fingerprints(void)
+{
+	Oid			argtypes[3] = {REGCLASSOID, NAMEOID, TEXTOID};
+	Oid			fn = LookupFuncName(list_make2(makeString(pstrdup(SA_SCHEMA)), makeString(pstrdup("fingerprint"))),
+									3, argtypes, true);
+
+	return OidIsValid(fn) && pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK;
+}
+
+/*
+ * tbl's column's fingerprint key, looked up once per call (names and keys
+ * are parallel lists; a key is nullptr for a column never fingerprinted),
+ * kept in cxt.
+ */
+const uint8_t *
+column_key(Oid tbl, const char *column, List **names, List **keys, MemoryContext cxt)
+{
+	ListCell   *n,
+			   *k;
+
+	forboth(n, *names, k, *keys)
+		if (strcmp((const char *) lfirst(n), column) == 0)
+			return (const uint8_t *) lfirst(k);
+
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	uint8_t    *key = (uint8_t *) palloc(SA_PROTECT_KEY_LEN);
+
+	if (!sa_protect_column_key(tbl, column, key))
+	{
+		pfree(key);
+		key = nullptr;
+	}
+	*names = lappend(*names, pstrdup(column));
+	*keys = lappend(*keys, key);
+	MemoryContextSwitchTo(old);
+	return key;
+}
+
 const char *
 hash_key(const char *s)
 {
@@ -120,10 +160,11 @@ PG_FUNCTION_INFO_V1(sensitive_audit_baseline);
 
 /*
  * _current_values(tbl) RETURNS TABLE (row_key text, column_name text, value
- * text, fingerprint text): fingerprint is what a fingerprint column's value
- * would be in the log (NULL while the database has no fingerprint key).
- * It is made here, from the row itself, so that reconcile() cannot be used
- * to test candidate values against fingerprints.
+ * text, fingerprint text): fingerprint is what the value would be in the
+ * log under its column's fingerprint key (NULL for a column never
+ * fingerprinted).  It is made here, from the row itself, and only for a
+ * caller who may test candidates with fingerprint() anyway: with any table
+ * the caller can write and read, it would otherwise be that test.
  */
 extern "C" Datum
 sensitive_audit_current_values(PG_FUNCTION_ARGS)
@@ -149,8 +190,11 @@ sensitive_audit_current_values(PG_FUNCTION_ARGS)
 	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "sensitive_audit reconcile row",
 												 ALLOCSET_DEFAULT_SIZES);
 	ListCell   *lc;
-	uint8_t		fingerprint_key[SA_PROTECT_KEY_LEN];
-	int			have_key = -1;
+	/* the columns' fingerprint keys, by name (the same for every partition) */
+	bool		may_fingerprint = may_test_fingerprints();
+	MemoryContext outer = CurrentMemoryContext;
+	List	   *key_names = NIL;
+	List	   *keys = NIL;
 
 	foreach(lc, find_all_inheritors(relid, AccessShareLock, nullptr))
 	{
@@ -177,8 +221,10 @@ sensitive_audit_current_values(PG_FUNCTION_ARGS)
 			{
 				Datum		out[4];
 				bool		nulls[4] = {false, false, values[c] == nullptr, true};
-				char	   *fp = values[c] == nullptr ? nullptr
-					: sa_protect_fingerprint(values[c], (int) strlen(values[c]), fingerprint_key, &have_key);
+				const uint8_t *fpkey = may_fingerprint && values[c] != nullptr
+					? column_key(relid, columns[c], &key_names, &keys, outer) : nullptr;
+				char	   *fp = fpkey == nullptr ? nullptr
+					: sa_protect_fingerprint(fpkey, values[c], (int) strlen(values[c]));
 
 				out[0] = CStringGetTextDatum(key);
 				out[1] = CStringGetTextDatum(columns[c]);
@@ -194,7 +240,9 @@ sensitive_audit_current_values(PG_FUNCTION_ARGS)
 		table_endscan(scan);
 		table_close(rel, NoLock);
 	}
-	explicit_bzero(fingerprint_key, sizeof(fingerprint_key));
+	foreach(lc, keys)
+		if (lfirst(lc) != nullptr)
+			explicit_bzero(lfirst(lc), SA_PROTECT_KEY_LEN);
 	return (Datum) 0;
 }
 

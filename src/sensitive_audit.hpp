@@ -305,7 +305,8 @@ struct SaProtect;
 extern SaProtect *sa_protect_load(Oid tbl, const char *column);
 extern char *sa_protect_value(const SaProtect *p, const char *schema, const char *table, const char *key,
 							  const char *value, int len, int *outlen);
-extern char *sa_protect_fingerprint(const char *value, int len, uint8_t key[SA_PROTECT_KEY_LEN], int *valid);
+extern bool sa_protect_column_key(Oid tbl, const char *column, uint8_t key[SA_PROTECT_KEY_LEN]);
+extern char *sa_protect_fingerprint(const uint8_t key[SA_PROTECT_KEY_LEN], const char *value, int len);
 extern void sa_protect_forget(Oid tbl, const char *col);
 extern void sa_protect_copy(Oid from, Oid to);
 extern void sa_protect_check_member(Oid root, Relation member);

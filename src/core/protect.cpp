@@ -661,6 +661,26 @@ sa_fingerprint_text(const uint8_t key[SA_PROTECT_KEY_LEN], const char *value, si
 }
 
 int
+sa_fingerprint_column_key(const uint8_t database_key[SA_PROTECT_KEY_LEN],
+						  const uint8_t column_salt[SA_COLUMN_SALT_LEN], uint8_t out[SA_PROTECT_KEY_LEN])
+{
+	if (database_key == nullptr || column_salt == nullptr || out == nullptr)
+		return SA_ERR_INTERNAL;
+	return guarded([&] {
+		static const char label[] = "sensitive_audit fingerprint column";	/* and its NUL */
+		uint8_t		msg[sizeof(label) + SA_COLUMN_SALT_LEN];
+		unsigned int maclen = 0;
+
+		std::memcpy(msg, label, sizeof(label));
+		std::memcpy(msg + sizeof(label), column_salt, SA_COLUMN_SALT_LEN);
+		ERR_clear_error();
+		if (HMAC(EVP_sha256(), database_key, SA_PROTECT_KEY_LEN, msg, sizeof(msg), out, &maclen) == nullptr
+			|| maclen != SA_DIGEST_LEN)
+			crypto_fail();
+	});
+}
+
+int
 sa_commitment_text(const uint8_t salt[SA_PROTECT_KEY_LEN], const char *value, size_t len, char *out)
 {
 	if (salt == nullptr || out == nullptr || (value == nullptr && len != 0))

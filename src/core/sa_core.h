@@ -240,6 +240,16 @@ int			sa_checkpoint_parse(const char *note, size_t len, char *log_id, uint64_t *
 #define SA_ERR_KEY 21			/* a key that cannot be used (not X25519, malformed PEM) */
 #define SA_ERR_DECRYPT 22		/* a sealed value that does not authenticate under this key */
 
+/*
+ * A column's fingerprint key: HMAC-SHA-256(database key, "sensitive_audit
+ * fingerprint column" NUL ‖ the column's 16 random bytes), so that equal
+ * values fingerprint the same within a column only.
+ */
+#define SA_COLUMN_SALT_LEN 16
+int			sa_fingerprint_column_key(const uint8_t database_key[SA_PROTECT_KEY_LEN],
+									  const uint8_t column_salt[SA_COLUMN_SALT_LEN],
+									  uint8_t out[SA_PROTECT_KEY_LEN]);
+
 /* out: SA_FINGERPRINT_TEXT_LEN characters and a NUL. */
 int			sa_fingerprint_text(const uint8_t key[SA_PROTECT_KEY_LEN], const char *value, size_t len,
 								char *out);

@@ -102,6 +102,9 @@ SELECT sensitive_audit.fingerprint('prot_patients', 'amount', '10.50') = new_val
 	   sensitive_audit.fingerprint('prot_patients', 'amount', '10.5') = new_value AS other_scale
   FROM sensitive_audit.log WHERE table_name = 'prot_patients' AND column_name = 'amount' AND row_key = '{"id": "1"}'
    AND operation = 'INSERT';
+-- each column has a key of its own: the same text fingerprints differently in another column
+SELECT sensitive_audit.fingerprint('prot_patients', 'ssn', '11') <> sensitive_audit.fingerprint('prot_patients', 'amount', '11')
+	   AS columns_differ;
 SELECT sensitive_audit.fingerprint('prot_patients', 'amount', 'ten');
 SELECT sensitive_audit.fingerprint('prot_patients', 'note', 'n');
 RESET ROLE;
@@ -193,6 +196,10 @@ UPDATE prot_patients SET ssn = '987-65-4321' WHERE id = 1;
 RESET ROLE;
 SELECT operation, column_name, new_value, format, protection FROM sensitive_audit.log
  WHERE table_name = 'prot_patients' AND column_name = 'ssn' ORDER BY chain, seq DESC LIMIT 2;
+-- the column keeps its fingerprint key: its old fingerprints can still be tested
+SELECT count(*) AS old_fingerprints_found FROM sensitive_audit.log
+ WHERE table_name = 'prot_patients' AND column_name = 'ssn'
+   AND new_value = sensitive_audit.fingerprint('prot_patients', 'ssn', '123-45-6789');
 -- untag forgets the protection, with an entry
 SET ROLE regress_prot_owner;
 SELECT sensitive_audit.untag('prot_patients', 'amount');

@@ -256,6 +256,23 @@ TEST(Protect, FingerprintVector)
 	EXPECT_EQ(sa_fingerprint_text(kFingerprintKey.data(), nullptr, 1, out), SA_ERR_INTERNAL);
 }
 
+/* python3: hmac.new(bytes(range(32)), b"sensitive_audit fingerprint column\0" + bytes(range(0xa0, 0xb0)), sha256) */
+TEST(Protect, ColumnKeyVector)
+{
+	const std::vector<uint8_t> column_salt = range_bytes(0xa0, SA_COLUMN_SALT_LEN);
+	uint8_t		key[SA_PROTECT_KEY_LEN];
+
+	ASSERT_EQ(sa_fingerprint_column_key(kFingerprintKey.data(), column_salt.data(), key), SA_OK);
+	EXPECT_EQ(to_hex(key, sizeof(key)), "fee23566628a5870bd0e40e52b73e11b3f4567eefd0302775b48f67e36dd0862");
+
+	/* another column, another key */
+	const std::vector<uint8_t> other = range_bytes(0xa1, SA_COLUMN_SALT_LEN);
+	uint8_t		key2[SA_PROTECT_KEY_LEN];
+
+	ASSERT_EQ(sa_fingerprint_column_key(kFingerprintKey.data(), other.data(), key2), SA_OK);
+	EXPECT_NE(to_hex(key, sizeof(key)), to_hex(key2, sizeof(key2)));
+}
+
 TEST(Protect, CommitmentVector)
 {
 	char		out[SA_COMMITMENT_TEXT_LEN + 1];
