@@ -63,8 +63,10 @@ SELECT pg_catalog.pg_extension_config_dump('sensitive_audit.encryption_keys', ''
 
 /*
  * The salt and value behind each commitment of an erasable column, under
- * the row key and table the entry names.  erase() empties salt and value
- * (the commitment stays, and says the value was erased, when and by whom).
+ * the relation (NULL once it is dropped), the names the entry gave it, and
+ * the row's latest key.  erase() empties salt and value (the commitment
+ * stays, and says the value was erased, when and by whom).  Statistics are
+ * never kept of salts and values: pg_statistic would keep them after erase().
  */
 CREATE TABLE sensitive_audit.erasable_values (
 	commitment		bytea		NOT NULL PRIMARY KEY,
@@ -75,9 +77,12 @@ CREATE TABLE sensitive_audit.erasable_values (
 	value			text,
 	erased_at		timestamptz,
 	erased_by		text,
+	tbl				regclass,
 	CHECK ((salt IS NULL) = (erased_at IS NOT NULL))
 );
-CREATE INDEX erasable_values_row ON sensitive_audit.erasable_values (table_schema, table_name, row_key);
+ALTER TABLE sensitive_audit.erasable_values ALTER COLUMN salt SET STATISTICS 0,
+	ALTER COLUMN value SET STATISTICS 0, ALTER COLUMN row_key SET STATISTICS 0;
+CREATE INDEX erasable_values_row ON sensitive_audit.erasable_values (tbl, row_key);
 REVOKE ALL ON sensitive_audit.erasable_values FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('sensitive_audit.erasable_values', '');
 
@@ -111,6 +116,14 @@ AS 'MODULE_PATHNAME', 'sensitive_audit_erase';
 REVOKE ALL ON FUNCTION sensitive_audit.erase(regclass, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION sensitive_audit.erase(regclass, jsonb) IS
 	'erase the kept values of one row key of a table''s erasable columns (an ERASE entry); returns how many';
+
+CREATE FUNCTION sensitive_audit.erase(table_schema text, table_name text, row_key jsonb)
+RETURNS bigint
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'sensitive_audit_erase_by_name';
+REVOKE ALL ON FUNCTION sensitive_audit.erase(text, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION sensitive_audit.erase(text, text, jsonb) IS
+	'erase the kept values of one row key of a table by the names its entries gave it (a table dropped since)';
 
 /*
  * The log shows the value an erasable entry committed to while it is kept,

@@ -372,7 +372,7 @@ stored_text(RelationInfo *info, ColumnInfo *col, HeapTuple tuple, TupleDesc desc
 
 	if (text == nullptr || col->protect == nullptr)
 		return text;
-	return sa_protect_value(col->protect, info->schema, info->relname, key, text, *len, len);
+	return sa_protect_value(col->protect, info->relid, info->schema, info->relname, key, text, *len, len);
 }
 
 /*
@@ -555,7 +555,7 @@ capture_update(RelationInfo *info, HeapTuple oldtup, HeapTuple newtup, TupleDesc
 		key = row_key_text(info, oldtup, desc, &keylen);
 		queue_entry(info, nullptr, "REKEY", now, key, keylen, key, keylen, newkey, newkeylen);
 		if (info->has_erasable)
-			sa_protect_rekey(info->schema, info->relname, key, newkey);
+			sa_protect_rekey(info->relid, key, newkey);
 		key = newkey;
 		keylen = newkeylen;
 	}

@@ -829,6 +829,7 @@ struct DropRecords
 {
 	List	   *forget;			/* tagged tables gone */
 	List	   *columns;		/* (tbl, column) pairs gone */
+	List	   *captured;		/* relations gone that had capture triggers */
 };
 
 void
@@ -839,6 +840,8 @@ forget_cb(void *arg)
 
 	foreach(lc, r->forget)
 		sa_catalog_forget(lfirst_oid(lc));
+	foreach(lc, r->captured)
+		sa_protect_forget_relation(lfirst_oid(lc));
 	for (int i = 0; i + 1 < list_length(r->columns); i += 2)
 		sa_catalog_set(list_nth_oid(r->columns, i), (const char *) list_nth(r->columns, i + 1), false);
 }
@@ -1104,7 +1107,7 @@ sensitive_audit_enforce_drop(PG_FUNCTION_ARGS)
 
 	List	   *tables = sa_catalog_tables();
 	List	   *audited = NIL;	/* qualified names of dropped tables that had capture triggers */
-	DropRecords records = {NIL, NIL};
+	DropRecords records = {NIL, NIL, NIL};
 
 	foreach(lc, dropped)
 	{
@@ -1161,7 +1164,10 @@ sensitive_audit_enforce_drop(PG_FUNCTION_ARGS)
 			foreach(lc2, audited)
 				had_capture |= strcmp((const char *) lfirst(lc2), q) == 0;
 			if (tagged || had_capture)
+			{
 				sa_record_setup("DROP TABLE", d->schema_name, d->object_name, nullptr, nullptr, nullptr);
+				records.captured = lappend_oid(records.captured, d->objid);
+			}
 			if (tagged)
 				records.forget = lappend_oid(records.forget, d->objid);
 		}
@@ -1181,7 +1187,7 @@ sensitive_audit_enforce_drop(PG_FUNCTION_ARGS)
 			}
 		}
 	}
-	if (records.forget != NIL || records.columns != NIL)
+	if (records.forget != NIL || records.columns != NIL || records.captured != NIL)
 		sa_run_in_setup(forget_cb, &records);
 	PG_RETURN_VOID();
 }

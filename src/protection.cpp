@@ -54,7 +54,7 @@ enum { EK_KEY_ID, EK_PUBLIC_KEY, EK_SET_AT };
 enum
 {
 	EV_COMMITMENT, EV_TABLE_SCHEMA, EV_TABLE_NAME, EV_ROW_KEY, EV_SALT, EV_VALUE, EV_ERASED_AT, EV_ERASED_BY,
-	EV_NATTS
+	EV_TBL, EV_NATTS
 };
 
 /*
@@ -432,8 +432,9 @@ to_bytea(const uint8_t *data, size_t len)
  * default or constraint of the table's is needed.
  */
 void
-keep_erasable(Oid relid, const uint8_t commitment[SA_DIGEST_LEN], const char *schema, const char *table,
-			  const char *key, const uint8_t salt[SA_PROTECT_KEY_LEN], const char *value, int len)
+keep_erasable(Oid relid, Oid captured, const uint8_t commitment[SA_DIGEST_LEN], const char *schema,
+			  const char *table, const char *key, const uint8_t salt[SA_PROTECT_KEY_LEN], const char *value,
+			  int len)
 {
 	Relation	rel = table_open(relid, RowExclusiveLock);
 	Datum		values[EV_NATTS];
@@ -455,6 +456,7 @@ keep_erasable(Oid relid, const uint8_t commitment[SA_DIGEST_LEN], const char *sc
 	values[EV_VALUE] = PointerGetDatum(cstring_to_text_with_len(value, len));
 	nulls[EV_ERASED_AT] = true;
 	nulls[EV_ERASED_BY] = true;
+	values[EV_TBL] = ObjectIdGetDatum(captured);
 
 	HeapTuple	tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
 
@@ -538,7 +540,7 @@ sa_protect_load(Oid tbl, const char *column)
  * entry's table and row key, in the same (sub)transaction as the change.
  */
 char *
-sa_protect_value(const SaProtect *p, const char *schema, const char *table, const char *key,
+sa_protect_value(const SaProtect *p, Oid relid, const char *schema, const char *table, const char *key,
 				 const char *value, int len, int *outlen)
 {
 	char	   *out = nullptr;
@@ -579,7 +581,7 @@ sa_protect_value(const SaProtect *p, const char *schema, const char *table, cons
 							(errcode(ERRCODE_INTERNAL_ERROR),
 							 errmsg("could not compute a commitment")));
 				commitment_bytes(out, commitment);
-				keep_erasable(p->kept, commitment, schema, table, key, salt, value, len);
+				keep_erasable(p->kept, relid, commitment, schema, table, key, salt, value, len);
 				explicit_bzero(salt, sizeof(salt));
 				break;
 			}
@@ -613,19 +615,37 @@ sa_protect_is_erasable(const SaProtect *p)
  * the new key, so that erase() of the row's key finds every one of them.
  */
 void
-sa_protect_rekey(const char *schema, const char *table, const char *oldkey, const char *newkey)
+sa_protect_rekey(Oid relid, const char *oldkey, const char *newkey)
 {
-	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[4] = {CStringGetTextDatum(schema), CStringGetTextDatum(table), CStringGetTextDatum(oldkey),
-						   CStringGetTextDatum(newkey)};
+	Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
+	Datum		args[3] = {ObjectIdGetDatum(relid), CStringGetTextDatum(oldkey), CStringGetTextDatum(newkey)};
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	sa_run_sql_as_owner("UPDATE sensitive_audit.erasable_values SET row_key = $4::pg_catalog.jsonb "
-						"WHERE table_schema OPERATOR(pg_catalog.=) $1 AND table_name OPERATOR(pg_catalog.=) $2 "
-						"AND row_key OPERATOR(pg_catalog.=) $3::pg_catalog.jsonb",
-						4, argtypes, args);
+	sa_run_sql_as_owner("UPDATE sensitive_audit.erasable_values SET row_key = $3::pg_catalog.jsonb "
+						"WHERE tbl::pg_catalog.oid OPERATOR(pg_catalog.=) $1 "
+						"AND row_key OPERATOR(pg_catalog.=) $2::pg_catalog.jsonb",
+						3, argtypes, args);
 	SPI_finish();
+}
+
+/*
+ * A relation with capture triggers is dropped: its kept values stay, found
+ * by erase() through the names their entries gave it; their oid may name
+ * another relation one day.  SPI connected.
+ */
+void
+sa_protect_forget_relation(Oid relid)
+{
+	if (!OidIsValid(sa_audit_relid(SA_ERASABLE_VALUES)))
+		return;
+
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(relid)};
+
+	sa_run_sql_as_owner("UPDATE sensitive_audit.erasable_values SET tbl = NULL "
+						"WHERE tbl::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+						1, argtypes, args);
 }
 
 /* untag(): a column no longer tagged is no longer protected (a PROTECT entry says so). */
@@ -700,6 +720,7 @@ PG_FUNCTION_INFO_V1(sensitive_audit_protect);
 PG_FUNCTION_INFO_V1(sensitive_audit_set_encryption_key);
 PG_FUNCTION_INFO_V1(sensitive_audit_fingerprint);
 PG_FUNCTION_INFO_V1(sensitive_audit_erase);
+PG_FUNCTION_INFO_V1(sensitive_audit_erase_by_name);
 }
 
 /* protect(tbl, col, mode): what the log keeps of the column's values from now on. */
@@ -856,54 +877,23 @@ sensitive_audit_fingerprint(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(out));
 }
 
-/*
- * erase(tbl, row_key): the kept salts and values of every erasable entry of
- * that row key of tbl (and its partitions) are emptied; the commitments
- * stay, so every chain still verifies.  An ERASE entry records who, when,
- * which row key and how many values.
- */
-extern "C" Datum
-sensitive_audit_erase(PG_FUNCTION_ARGS)
-{
-	Oid			tbl = PG_GETARG_OID(0);
-	Jsonb	   *key = PG_GETARG_JSONB_P(1);
+namespace {
 
-	if (get_rel_relkind(tbl) == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", tbl)));
-	if (!OidIsValid(sa_tagged_root(tbl)))
+/*
+ * Erase the kept values that `where` selects (over erasable_values v, with
+ * $3 the row key and $4 the caller), recording an ERASE entry under schema
+ * and table; how many.
+ */
+int64
+erase_where(const char *where, Oid *argtypes, Datum *args, const char *schema, const char *table, Jsonb *key)
+{
+	char	   *key_text = JsonbToCString(nullptr, &key->root, VARSIZE(key));
+
+	if (JB_ROOT_COUNT(key) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is not a tagged table", get_rel_name(tbl))));
-
-	List	   *members = find_all_inheritors(tbl, AccessShareLock, nullptr);
-	int			n = list_length(members);
-	Datum	   *schemas = (Datum *) palloc(sizeof(Datum) * n);
-	Datum	   *names = (Datum *) palloc(sizeof(Datum) * n);
-	int			i = 0;
-	ListCell   *lc;
-
-	foreach(lc, members)
-	{
-		schemas[i] = CStringGetTextDatum(get_namespace_name(get_rel_namespace(lfirst_oid(lc))));
-		names[i] = CStringGetTextDatum(get_rel_name(lfirst_oid(lc)));
-		i++;
-	}
-
-	Oid			argtypes[4] = {TEXTARRAYOID, TEXTARRAYOID, JSONBOID, TEXTOID};
-	Datum		args[4] = {
-		PointerGetDatum(construct_array(schemas, n, TEXTOID, -1, false, TYPALIGN_INT)),
-		PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT)),
-		JsonbPGetDatum(key),
-		CStringGetTextDatum(user_name()),
-	};
-	const char *where =
-		"WHERE (v.table_schema, v.table_name) IN "
-		"  (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), "
-		"                          pg_catalog.unnest($2::pg_catalog.text[]))) "
-		"AND v.row_key OPERATOR(pg_catalog.=) $3 ";
-
+				 errmsg("the row key %s names no row", key_text),
+				 errdetail("A table without a key of its own, whose tagged columns are all protected, names every row so.")));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	sa_run_sql_as_owner(psprintf("UPDATE sensitive_audit.erasable_values v "
@@ -918,25 +908,82 @@ sensitive_audit_erase(PG_FUNCTION_ARGS)
 		sa_run_sql_as_owner(psprintf("SELECT 1 FROM sensitive_audit.erasable_values v %s LIMIT 1", where),
 							3, argtypes, args);
 		bool		known = SPI_processed > 0;
-		char	   *key_text = JsonbToCString(nullptr, &key->root, VARSIZE(key));
 
 		SPI_finish();
 		if (!known)
 			ereport(ERROR,
 					(errcode(ERRCODE_NO_DATA_FOUND),
-					 errmsg("\"%s\" has no erasable values under row key %s", get_rel_name(tbl), key_text),
+					 errmsg("\"%s\" has no erasable values under row key %s", table, key_text),
 					 errdetail("Only values of columns protected as 'erasable' are kept apart from the log, and can be erased."),
-					 errhint("The row key is the JSON the log shows in its row_key column, e.g. {\"id\": \"7\"}.")));
+					 errhint("The row key is the JSON the log shows in its row_key column, e.g. {\"id\": \"7\"}; "
+							 "a row whose key changed is erased by its latest key.")));
 		ereport(NOTICE,
-				(errmsg("the erasable values of \"%s\" under row key %s were already erased", get_rel_name(tbl),
-						key_text)));
-		PG_RETURN_INT64(0);
+				(errmsg("the erasable values of \"%s\" under row key %s were already erased", table, key_text)));
+		return 0;
 	}
 	SPI_finish();
+	record_row_entry("ERASE", schema, table, key_text, psprintf(UINT64_FORMAT, erased));
+	return (int64) erased;
+}
 
-	char	   *key_text = JsonbToCString(nullptr, &key->root, VARSIZE(key));
+}								/* namespace */
 
-	record_row_entry("ERASE", get_namespace_name(get_rel_namespace(tbl)), get_rel_name(tbl), key_text,
-					 psprintf(UINT64_FORMAT, erased));
-	PG_RETURN_INT64((int64) erased);
+/*
+ * erase(tbl, row_key): the kept salts and values of every erasable entry of
+ * that row key of tbl and its partitions are emptied; the commitments stay,
+ * so every chain still verifies.  An ERASE entry records who, when, which
+ * row key and how many values.  tbl need not be tagged any more.
+ */
+extern "C" Datum
+sensitive_audit_erase(PG_FUNCTION_ARGS)
+{
+	Oid			tbl = PG_GETARG_OID(0);
+	Jsonb	   *key = PG_GETARG_JSONB_P(1);
+
+	if (get_rel_relkind(tbl) == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", tbl),
+				 errhint("The values of a table that was dropped are erased with erase(table_schema, table_name, row_key).")));
+
+	List	   *members = find_all_inheritors(tbl, AccessShareLock, nullptr);
+	int			n = list_length(members);
+	Datum	   *oids = (Datum *) palloc(sizeof(Datum) * n);
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, members)
+		oids[i++] = ObjectIdGetDatum(lfirst_oid(lc));
+
+	Oid			argtypes[4] = {OIDARRAYOID, TEXTOID, JSONBOID, TEXTOID};
+	Datum		args[4] = {
+		PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT)),
+		(Datum) 0,
+		JsonbPGetDatum(key),
+		CStringGetTextDatum(user_name()),
+	};
+
+	args[1] = CStringGetTextDatum("");
+	PG_RETURN_INT64(erase_where("WHERE v.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1) "
+								"AND v.row_key OPERATOR(pg_catalog.=) $3",
+								argtypes, args, get_namespace_name(get_rel_namespace(tbl)), get_rel_name(tbl), key));
+}
+
+/*
+ * erase(table_schema, table_name, row_key): the same by the names the
+ * entries gave the table, for a table that was dropped (or renamed since).
+ */
+extern "C" Datum
+sensitive_audit_erase_by_name(PG_FUNCTION_ARGS)
+{
+	char	   *schema = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *table = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Jsonb	   *key = PG_GETARG_JSONB_P(2);
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, JSONBOID, TEXTOID};
+	Datum		args[4] = {CStringGetTextDatum(schema), CStringGetTextDatum(table), JsonbPGetDatum(key),
+						   CStringGetTextDatum(user_name())};
+
+	PG_RETURN_INT64(erase_where("WHERE v.table_schema OPERATOR(pg_catalog.=) $1 "
+								"AND v.table_name OPERATOR(pg_catalog.=) $2 AND v.row_key OPERATOR(pg_catalog.=) $3",
+								argtypes, args, schema, table, key));
 }

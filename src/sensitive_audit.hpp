@@ -303,7 +303,7 @@ extern void sa_invalidate_tree(Oid tbl);
 /* protection.cpp */
 struct SaProtect;
 extern SaProtect *sa_protect_load(Oid tbl, const char *column);
-extern char *sa_protect_value(const SaProtect *p, const char *schema, const char *table, const char *key,
+extern char *sa_protect_value(const SaProtect *p, Oid relid, const char *schema, const char *table, const char *key,
 							  const char *value, int len, int *outlen);
 extern bool sa_protect_column_key(Oid tbl, const char *column, uint8_t key[SA_PROTECT_KEY_LEN]);
 extern char *sa_protect_fingerprint(const uint8_t key[SA_PROTECT_KEY_LEN], const char *value, int len);
@@ -311,7 +311,8 @@ extern void sa_protect_forget(Oid tbl, const char *col);
 extern void sa_protect_copy(Oid from, Oid to);
 extern void sa_protect_check_member(Oid root, Relation member);
 extern bool sa_protect_is_erasable(const SaProtect *p);
-extern void sa_protect_rekey(const char *schema, const char *table, const char *oldkey, const char *newkey);
+extern void sa_protect_rekey(Oid relid, const char *oldkey, const char *newkey);
+extern void sa_protect_forget_relation(Oid relid);
 /* A refused attempt, to be recorded outside the transaction that fails. */
 extern void sa_policy_denied(const SaPolicyRow *row, const char *column, const char *json);
 

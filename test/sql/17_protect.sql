@@ -159,6 +159,7 @@ SELECT count(*) AS failing_chains FROM sensitive_audit.verify() WHERE NOT ok;
 
 -- erase: a role the extension's owner grants
 GRANT EXECUTE ON FUNCTION sensitive_audit.erase(regclass, jsonb) TO regress_prot_dpo;
+GRANT EXECUTE ON FUNCTION sensitive_audit.erase(text, text, jsonb) TO regress_prot_dpo;
 SET ROLE regress_prot_dpo;
 SELECT sensitive_audit.erase('prot_patients', '{"id": "99"}');
 SELECT sensitive_audit.erase('prot_patients', '{"id": 1}');
@@ -177,6 +178,27 @@ SET ROLE regress_prot_dpo;
 SELECT sensitive_audit.erase('prot_patients', '{"id": "11"}') AS erased_after_rekey;
 SELECT sensitive_audit.erase('prot_patients', '{"id": "10"}') AS old_key;
 RESET ROLE;
+-- a renamed table keeps its kept values; a row key naming no row is refused
+SET ROLE regress_prot_clerk;
+INSERT INTO prot_patients VALUES (20, '202-02-0202', 'sciatica', '6011111111111117', 'n', 1);
+RESET ROLE;
+ALTER TABLE prot_patients RENAME TO prot_patients_renamed;
+SET ROLE regress_prot_dpo;
+SELECT sensitive_audit.erase('prot_patients_renamed', '{"id": "20"}') AS erased_after_rename;
+SELECT sensitive_audit.erase('prot_patients_renamed', '{}');
+RESET ROLE;
+ALTER TABLE prot_patients_renamed RENAME TO prot_patients;
+-- a dropped table's values are erased by the names its entries gave it
+CREATE TABLE prot_gone (id int PRIMARY KEY, d text);
+SELECT sensitive_audit.tag('prot_gone', 'd');
+SELECT sensitive_audit.protect('prot_gone', 'd', 'erasable');
+INSERT INTO prot_gone VALUES (1, 'lumbago');
+DROP TABLE prot_gone;
+SELECT tbl IS NULL AS relation_forgotten, value FROM sensitive_audit.erasable_values WHERE table_name = 'prot_gone';
+SET ROLE regress_prot_dpo;
+SELECT sensitive_audit.erase('public', 'prot_gone', '{"id": "1"}') AS erased_after_drop;
+RESET ROLE;
+SELECT value, erased_by FROM sensitive_audit.erasable_values WHERE table_name = 'prot_gone';
 SELECT operation, table_name, row_key, new_value, effective_role FROM sensitive_audit.log WHERE operation = 'ERASE';
 SELECT row_key, salt, value, erased_at IS NOT NULL AS erased, erased_by FROM sensitive_audit.erasable_values
  ORDER BY row_key, erased;
@@ -224,6 +246,7 @@ DROP TABLE prot_patients, prot_nokey, prot_keyed;
 REVOKE ALL ON sensitive_audit.log FROM regress_prot_auditor;
 REVOKE ALL ON FUNCTION sensitive_audit.fingerprint(regclass, name, text) FROM regress_prot_auditor;
 REVOKE ALL ON FUNCTION sensitive_audit.erase(regclass, jsonb) FROM regress_prot_dpo;
+REVOKE ALL ON FUNCTION sensitive_audit.erase(text, text, jsonb) FROM regress_prot_dpo;
 REVOKE ALL ON SCHEMA sensitive_audit FROM regress_prot_owner, regress_prot_clerk, regress_prot_auditor,
 	regress_prot_dpo;
 REVOKE CREATE ON SCHEMA public FROM regress_prot_owner;
