@@ -32,6 +32,8 @@
 
 extern "C" {
 #include "catalog/pg_inherits.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
 #include "utils/inval.h"
 }
 
@@ -305,9 +307,39 @@ record_protect(Oid tbl, const char *col, ProtectMode from, ProtectMode to)
 }
 
 /*
+ * Does rel's row key show column attnum: is it one of the key's columns,
+ * or is one of them generated from it?
+ */
+bool
+key_shows(Relation rel, Bitmapset *keys, AttrNumber attnum)
+{
+	if (bms_is_member(attnum, keys))
+		return true;
+
+	int			k = -1;
+
+	while ((k = bms_next_member(keys, k)) >= 0)
+	{
+		if (!TupleDescAttr(RelationGetDescr(rel), k - 1)->attgenerated)
+			continue;
+
+		Node	   *expr = build_column_default(rel, k);
+		Bitmapset  *used = nullptr;
+
+		if (expr == nullptr)
+			continue;
+		pull_varattnos(expr, 1, &used);
+		if (bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, used))
+			return true;
+	}
+	return false;
+}
+
+/*
  * A protected column must not show in clear in the row key: neither be one
- * of the key's columns, nor belong to a table (or partition) without a key,
- * whose rows are known by their tagged values.
+ * of the key's columns (nor a key column be generated from it), nor belong
+ * to a table (or partition) without a key, whose rows are known by their
+ * tagged values.
  */
 void
 check_not_key(Oid tbl, const char *col)
@@ -321,6 +353,7 @@ check_not_key(Oid tbl, const char *col)
 		const char *source;
 		Bitmapset  *keys = sa_key_attnums(rel, &source);
 		AttrNumber	attnum = get_attnum(member, col);
+		bool		shown = keys != nullptr && key_shows(rel, keys, attnum);
 
 		table_close(rel, NoLock);
 		if (keys == nullptr)
@@ -330,10 +363,10 @@ check_not_key(Oid tbl, const char *col)
 							col, get_rel_name(member)),
 					 errdetail("Its entries name each row by its tagged values, in clear text."),
 					 errhint("Give the table a primary key first.")));
-		if (bms_is_member(attnum, keys))
+		if (shown)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot protect column \"%s\" of \"%s\": it is part of the row's %s",
+					 errmsg("cannot protect column \"%s\" of \"%s\": it is part of the row's %s, or a column of it is generated from it",
 							col, get_rel_name(member), source),
 					 errdetail("Every entry names its row by the row key, in clear text.")));
 	}
@@ -362,7 +395,7 @@ sa_protect_check_member(Oid root, Relation member)
 		const char *col = (const char *) lfirst(lc);
 		AttrNumber	attnum = get_attnum(RelationGetRelid(member), col);
 
-		if (attnum != InvalidAttrNumber && bms_is_member(attnum, keys) && stored_mode(root, col) != MODE_PLAIN)
+		if (attnum != InvalidAttrNumber && key_shows(member, keys, attnum) && stored_mode(root, col) != MODE_PLAIN)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("protected column \"%s\" of \"%s\" cannot become part of the row's %s",

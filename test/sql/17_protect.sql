@@ -232,6 +232,10 @@ SELECT operation, column_name, old_value, new_value FROM sensitive_audit.log
 -- a protected column cannot become part of the row key
 SET ROLE regress_prot_owner;
 ALTER TABLE prot_patients DROP CONSTRAINT prot_patients_pkey, ADD PRIMARY KEY (id, card);
+-- nor can a key column generated from it
+ALTER TABLE prot_patients ADD COLUMN card_copy text GENERATED ALWAYS AS ('c' || card) STORED;
+ALTER TABLE prot_patients DROP CONSTRAINT prot_patients_pkey, ADD PRIMARY KEY (card_copy);
+ALTER TABLE prot_patients DROP COLUMN card_copy;
 -- without a key, the row is known by its tagged values, but never by protected ones
 ALTER TABLE prot_patients DROP CONSTRAINT prot_patients_pkey;
 RESET ROLE;
