@@ -51,12 +51,13 @@ CREATE TABLE sensitive_audit.fingerprint_key (
 REVOKE ALL ON sensitive_audit.fingerprint_key FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('sensitive_audit.fingerprint_key', '');
 
-/* Public keys values are sealed to; the latest is the one in use. */
+/* Public keys values are sealed to; the one set last (highest position) is in use. */
 CREATE TABLE sensitive_audit.encryption_keys (
 	key_id			text		NOT NULL PRIMARY KEY,
 	public_key		text		NOT NULL,
 	set_at			timestamptz NOT NULL,
-	set_by			text		NOT NULL
+	set_by			text		NOT NULL,
+	position		bigint		NOT NULL UNIQUE
 );
 REVOKE ALL ON sensitive_audit.encryption_keys FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('sensitive_audit.encryption_keys', '');

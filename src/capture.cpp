@@ -845,7 +845,27 @@ sa_canonical_from_text(Oid relid, const char *column, const char *text)
 	fill_column(&col, rel, attnum);
 	getTypeInputInfo(att->atttypid, &infunc, &ioparam);
 
-	Datum		value = OidInputFunctionCall(infunc, pstrdup(text), ioparam, att->atttypmod);
+	/* a candidate is a secret: an input error must not repeat it (nor reach the server log) */
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool bad = false;
+	Datum		value = (Datum) 0;
+
+	PG_TRY();
+	{
+		value = OidInputFunctionCall(infunc, pstrdup(text), ioparam, att->atttypmod);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		bad = true;
+	}
+	PG_END_TRY();
+	if (bad)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("the value given is not a valid value of column \"%s\" (type %s)", column, col.type_name)));
+
 	char	   *result = canonical_text(&col, value);
 
 	table_close(rel, AccessShareLock);

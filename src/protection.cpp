@@ -52,7 +52,7 @@ const char *const mode_names[] = {"plain", "fingerprint", "encrypt", "erasable"}
 /* Columns of protect_info, fingerprint_key and encryption_keys (attnum - 1). */
 enum { PI_TBL, PI_COLUMN, PI_MODE, PI_SET_AT, PI_SET_BY, PI_FINGERPRINT_SALT };
 enum { FK_SINGLETON, FK_KEY };
-enum { EK_KEY_ID, EK_PUBLIC_KEY, EK_SET_AT };
+enum { EK_KEY_ID, EK_PUBLIC_KEY, EK_SET_AT, EK_SET_BY, EK_POSITION };
 enum
 {
 	EV_COMMITMENT, EV_TABLE_SCHEMA, EV_TABLE_NAME, EV_ROW_KEY, EV_SALT, EV_VALUE, EV_ERASED_AT, EV_ERASED_BY,
@@ -215,29 +215,34 @@ column_key(Oid tbl, const char *column, uint8_t key[SA_PROTECT_KEY_LEN])
 }
 
 /*
- * The public key in use (the one set last) into pub and key_id; false if
- * none was ever set.
+ * The public key in use (the one set last: the highest position, which
+ * set_encryption_key() counts up, whatever the clock says) into pub and
+ * key_id; false if none was ever set.
  */
 bool
 read_encryption_key(uint8_t pub[SA_PROTECT_KEY_LEN], char key_id[2 * SA_KEY_ID_LEN + 1])
 {
 	bool		found = false;
-	TimestampTz latest = 0;
+	int64		latest = 0;
 	char	   *pem = nullptr;
+	char	   *stored_id = nullptr;
 
 	scan_table(SA_ENCRYPTION_KEYS, [&](HeapTuple tuple, TupleDesc desc) {
 		bool		isnull,
-					pnull;
-		Datum		at = heap_getattr(tuple, EK_SET_AT + 1, desc, &isnull);
+					pnull,
+					inull;
+		Datum		pos = heap_getattr(tuple, EK_POSITION + 1, desc, &isnull);
 		Datum		p = heap_getattr(tuple, EK_PUBLIC_KEY + 1, desc, &pnull);
+		Datum		id = heap_getattr(tuple, EK_KEY_ID + 1, desc, &inull);
 
-		if (isnull || pnull)
+		if (isnull || pnull || inull)
 			return true;
-		if (!found || DatumGetTimestampTz(at) > latest)
+		if (!found || DatumGetInt64(pos) > latest)
 		{
 			found = true;
-			latest = DatumGetTimestampTz(at);
+			latest = DatumGetInt64(pos);
 			pem = TextDatumGetCString(p);
+			stored_id = TextDatumGetCString(id);
 		}
 		return true;
 	});
@@ -251,6 +256,11 @@ read_encryption_key(uint8_t pub[SA_PROTECT_KEY_LEN], char key_id[2 * SA_KEY_ID_L
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("the encryption key in sensitive_audit.encryption_keys cannot be used: %s",
 						sa_strerror(rc))));
+	if (strcmp(stored_id, key_id) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the encryption key in sensitive_audit.encryption_keys is stored under key id %s, but its id is %s",
+						stored_id, key_id)));
 	return true;
 }
 
@@ -433,6 +443,19 @@ ensure_fingerprint_key(void)
 						"VALUES (true, $1, pg_catalog.statement_timestamp()) "
 						"ON CONFLICT (singleton) DO NOTHING",
 						1, argtypes, args);
+	if (SPI_processed == 1)
+	{
+		/* a FINGERPRINT KEY entry names it: a key replaced later shows as another id */
+		char		id[SA_FINGERPRINT_TEXT_LEN + 1];
+		static const char label[] = "sensitive_audit key id";
+
+		if (sa_fingerprint_text(key, label, sizeof(label) - 1, id) != SA_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not compute a key id")));
+		sa_record_setup_values("FINGERPRINT KEY", nullptr, nullptr, nullptr, nullptr, nullptr,
+							   psprintf("{\"key_id\": \"%.16s\"}", id + strlen(SA_FINGERPRINT_PREFIX)));
+	}
 	explicit_bzero(key, sizeof(key));
 }
 
@@ -775,8 +798,12 @@ sensitive_audit_protect(PG_FUNCTION_ARGS)
 	bool		has_salt;
 	ProtectMode old = stored_mode(tbl, col, salt, &has_salt);
 
-	if (mode == old && (mode != MODE_FINGERPRINT || has_salt))
+	uint8_t		dbkey[SA_PROTECT_KEY_LEN];
+
+	/* the same mode again does nothing, unless a fingerprint key is missing */
+	if (mode == old && (mode != MODE_FINGERPRINT || (has_salt && read_fingerprint_key(dbkey))))
 		PG_RETURN_VOID();
+	explicit_bzero(dbkey, sizeof(dbkey));
 	if (mode != MODE_PLAIN)
 		check_not_key(tbl, col);
 	if (mode == MODE_ENCRYPT)
@@ -866,9 +893,14 @@ sensitive_audit_set_encryption_key(PG_FUNCTION_ARGS)
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[3] = {CStringGetTextDatum(key_id), CStringGetTextDatum(pem), CStringGetTextDatum(user_name())};
 
-	sa_run_sql_as_owner("INSERT INTO sensitive_audit.encryption_keys (key_id, public_key, set_at, set_by) "
-						"VALUES ($1, $2, pg_catalog.statement_timestamp(), $3) "
-						"ON CONFLICT (key_id) DO UPDATE SET set_at = EXCLUDED.set_at, set_by = EXCLUDED.set_by",
+	/* one setter at a time: positions count up without a gap or a tie */
+	sa_run_sql_as_owner("LOCK TABLE sensitive_audit.encryption_keys IN SHARE ROW EXCLUSIVE MODE", 0, nullptr, nullptr);
+	sa_run_sql_as_owner("INSERT INTO sensitive_audit.encryption_keys (key_id, public_key, set_at, set_by, position) "
+						"VALUES ($1, $2, pg_catalog.statement_timestamp(), $3, "
+						"(SELECT COALESCE(pg_catalog.max(k.position), 0) OPERATOR(pg_catalog.+) 1 "
+						"FROM sensitive_audit.encryption_keys k)) "
+						"ON CONFLICT (key_id) DO UPDATE SET set_at = EXCLUDED.set_at, set_by = EXCLUDED.set_by, "
+						"position = EXCLUDED.position",
 						3, argtypes, values);
 	SPI_finish();
 

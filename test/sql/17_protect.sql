@@ -60,6 +60,9 @@ SELECT table_name, column_name, protection FROM sensitive_audit.tagged_columns
  WHERE table_name = 'prot_patients' ORDER BY column_name;
 SELECT operation, column_name, old_value, new_value, format FROM sensitive_audit.log
  WHERE operation IN ('PROTECT', 'ENCRYPTION KEY') ORDER BY chain, seq;
+-- the fingerprint key made by the first protect(..., 'fingerprint') is named by its id only
+SELECT count(*) AS fingerprint_key_entries, bool_and(new_value::jsonb ->> 'key_id' ~ '^[0-9a-f]{16}$') AS named_by_id
+  FROM sensitive_audit.log WHERE operation = 'FINGERPRINT KEY';
 -- what the key entry says: the key id and the public key, nothing private
 SELECT new_value::jsonb ->> 'key_id' AS key_id, new_value::jsonb ? 'public_key' AS has_public_key
   FROM sensitive_audit.log WHERE operation = 'ENCRYPTION KEY';
