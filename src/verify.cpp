@@ -109,6 +109,24 @@ struct RowDecoder
 	Relation	kept;			/* erasable_values, when it exists */
 	Relation	kept_pkey;
 	HTAB	   *kept_problems;	/* chain -> KeptProblem */
+	List	   *erased;			/* ErasedValue: erased values, held to ERASE entries at the end */
+	List	   *erase_keys;		/* the row keys of the ERASE entries seen (text) */
+};
+
+/* The row keys of ERASE entries, by a hash of their text. */
+struct EraseKeys
+{
+	uint64		hash;			/* hash key */
+	List	   *keys;
+};
+
+/* An entry whose kept value is erased: an ERASE entry must name its row key. */
+struct ErasedValue
+{
+	uint32		chain;
+	uint64		seq;
+	char	   *row_key;		/* as erasable_values holds it now */
+	const char *which;
 };
 
 /*
@@ -286,7 +304,21 @@ check_kept_value(RowDecoder *d, const sa_entry *e, const sa_bytes *b, const char
 		Datum		salt = heap_getattr(tuple, 5, desc, &snull);
 		Datum		value = heap_getattr(tuple, 6, desc, &vnull);
 
-		if (!snull)
+		if (snull)
+		{
+			bool		knull;
+			Datum		k = heap_getattr(tuple, 4, desc, &knull);
+			MemoryContext old = MemoryContextSwitchTo(d->cxt);
+			ErasedValue *ev = (ErasedValue *) palloc(sizeof(ErasedValue));
+
+			ev->chain = e->chain;
+			ev->seq = e->seq;
+			ev->row_key = knull ? nullptr : JsonbToCString(nullptr, &DatumGetJsonbP(k)->root, VARSIZE_ANY(DatumGetPointer(k)));
+			ev->which = which;
+			d->erased = lappend(d->erased, ev);
+			MemoryContextSwitchTo(old);
+		}
+		else
 		{
 			bytea	   *s = DatumGetByteaPP(salt);
 			text	   *t = vnull ? nullptr : DatumGetTextPP(value);
@@ -306,6 +338,15 @@ check_kept_value(RowDecoder *d, const sa_entry *e, const sa_bytes *b, const char
 void
 check_kept(RowDecoder *d, const sa_entry *e)
 {
+	/* the row keys ERASE entries name (format 1 entries of the audit setup) */
+	if (d->kept != nullptr && e->format == SA_FORMAT_VERSION && !e->row_key.is_null && !e->operation.is_null
+		&& e->operation.len == 5 && memcmp(e->operation.data, "ERASE", 5) == 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(d->cxt);
+
+		d->erase_keys = lappend(d->erase_keys, pnstrdup(e->row_key.data, e->row_key.len));
+		MemoryContextSwitchTo(old);
+	}
 	if (e->format != SA_FORMAT_PROTECTED || d->kept == nullptr)
 		return;
 	check_kept_value(d, e, &e->old_value, "old_value");
@@ -822,6 +863,58 @@ run_verifier(MemoryContext cxt, SaExpectations *x, HTAB **kept_problems)
 		index_pass(log, pkey, snapshot, new_verifier(run, x), d);
 	}
 	check_core(sa_verifier_finish(run->verifier));
+
+	/* an erased value no ERASE entry accounts for was erased behind the log's back */
+	ListCell   *lc;
+
+	HASHCTL		ectl;
+
+	memset(&ectl, 0, sizeof(ectl));
+	ectl.keysize = sizeof(uint64);
+	ectl.entrysize = sizeof(EraseKeys);
+	ectl.hcxt = cxt;
+
+	HTAB	   *erase_keys = hash_create("sensitive_audit verify erase keys", 64, &ectl,
+										 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	foreach(lc, d->erase_keys)
+	{
+		const char *k = (const char *) lfirst(lc);
+		uint64		h = hash_bytes_extended((const unsigned char *) k, (int) strlen(k), 0);
+		bool		found;
+		EraseKeys  *ek = (EraseKeys *) hash_search(erase_keys, &h, HASH_ENTER, &found);
+
+		if (!found)
+			ek->keys = NIL;
+		ek->keys = lappend(ek->keys, (void *) k);
+	}
+	foreach(lc, d->erased)
+	{
+		ErasedValue *ev = (ErasedValue *) lfirst(lc);
+		bool		accounted = false;
+
+		if (ev->row_key != nullptr)
+		{
+			uint64		h = hash_bytes_extended((const unsigned char *) ev->row_key, (int) strlen(ev->row_key), 0);
+			EraseKeys  *ek = (EraseKeys *) hash_search(erase_keys, &h, HASH_FIND, nullptr);
+			ListCell   *lk;
+
+			if (ek != nullptr)
+				foreach(lk, ek->keys)
+					accounted |= strcmp((const char *) lfirst(lk), ev->row_key) == 0;
+		}
+		if (!accounted)
+		{
+			sa_entry	e;
+
+			memset(&e, 0, sizeof(e));
+			e.chain = ev->chain;
+			e.seq = ev->seq;
+			kept_problem(d, &e, psprintf("erasable value erased without an ERASE entry: the %s's salt and value "
+										 "are gone, and no ERASE entry names row key %s",
+										 ev->which, ev->row_key ? ev->row_key : "NULL"));
+		}
+	}
 
 	ExecDropSingleTupleTableSlot(d->ctxslot);
 	if (d->kept != nullptr)

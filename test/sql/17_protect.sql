@@ -158,6 +158,10 @@ BEGIN;
 DELETE FROM sensitive_audit.erasable_values WHERE value = 'asthma';
 SELECT ok, first_bad_seq IS NOT NULL AS has_seq, problem FROM sensitive_audit.verify() WHERE NOT ok;
 ROLLBACK;
+BEGIN;
+UPDATE sensitive_audit.erasable_values SET salt = NULL, value = NULL, erased_at = now() WHERE value = 'asthma';
+SELECT ok, first_bad_seq IS NOT NULL AS has_seq, problem FROM sensitive_audit.verify() WHERE NOT ok;
+ROLLBACK;
 SELECT count(*) AS failing_chains FROM sensitive_audit.verify() WHERE NOT ok;
 
 -- erase: a role the extension's owner grants
