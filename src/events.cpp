@@ -215,6 +215,23 @@ wake_for(Oid dboid)
 }
 
 /*
+ * "database \"name\"", or by OID when the event has only that (events of a
+ * session name their database by OID); no catalog lookup: the queue's lock
+ * is held.  Static storage.
+ */
+const char *
+database_label(Oid dboid, const char *dbname)
+{
+	static char label[NAMEDATALEN + 32];
+
+	if (dbname[0] != '\0')
+		snprintf(label, sizeof(label), "database \"%s\"", dbname);
+	else
+		snprintf(label, sizeof(label), "the database with OID %u", dboid);
+	return label;
+}
+
+/*
  * Turn counted losses into LOST events while there is room, keeping `keep`
  * slots free for the caller.  Lock held exclusively.
  */
@@ -248,8 +265,8 @@ queue_lost(int keep)
 		/* the who-fields are the writing worker's own (see write_batch) */
 		s->ev.session_role[0] = '\0';
 		ereport(LOG,
-				(errmsg("sensitive_audit: " UINT64_FORMAT " events lost for database \"%s\" are recorded as one LOST entry",
-						l->count, l->dbname)));
+				(errmsg("sensitive_audit: " UINT64_FORMAT " events lost for %s are recorded as one LOST entry",
+						l->count, database_label(l->dboid, l->dbname))));
 		wake_for(l->dboid);
 		memset(l, 0, sizeof(*l));
 	}
@@ -276,8 +293,8 @@ count_lost(const SaEvent *ev)
 		strlcpy(l->dbname, ev->dbname, sizeof(l->dbname));
 		l->first = ev->event_time;
 		ereport(WARNING,
-				(errmsg("sensitive_audit event queue is full: events for database \"%s\" are being lost",
-						ev->dbname),
+				(errmsg("sensitive_audit event queue is full: events for %s are being lost",
+						database_label(ev->dboid, ev->dbname)),
 				 errdetail("Their number will be recorded as a LOST entry as soon as there is room."),
 				 errhint("Raise sensitive_audit.event_queue_size, or see why the event workers do not keep up.")));
 	}
