@@ -37,6 +37,19 @@ be(const char *p, int n)
 	return v;
 }
 
+/* jsonb's binary form: a version byte (1), then its text. */
+Field
+jsonb_text(Field f, const char *column)
+{
+	if (f.null)
+		return f;
+	if (f.len < 1 || f.data[0] != 1)
+		throw Failure(kExitCannotVerify, std::string("unknown jsonb binary version in ") + column);
+	f.data++;
+	f.len--;
+	return f;
+}
+
 std::string
 one_line(const char *msg)
 {
@@ -303,12 +316,17 @@ Database::copy(const std::string &sql, const std::function<void(const Field *, i
 void
 Database::contexts(const std::function<void(int64_t, const Field (&)[kContextFields])> &f)
 {
-	copy("COPY (SELECT id, operation, table_schema, table_name, column_name, row_key_source,"
-		 " value_type, session_role, effective_role, application_name,"
-		 " CASE WHEN client_addr IS NULL THEN NULL ELSE pg_catalog.format('%s', client_addr) END"
+	/* each column as the text the hash covers: inet's in its text form */
+#define SA_COPY_text(name) #name
+#define SA_COPY_inet(name) "CASE WHEN " #name " IS NULL THEN NULL ELSE pg_catalog.format('%s', " #name ") END"
+#define SA_COPY_COLUMN_(name, NAME, sqltype) ", " SA_COPY_##sqltype(name)
+	copy("COPY (SELECT id" SA_CONTEXT_TEXT_FIELDS(SA_COPY_COLUMN_)
 		 " FROM sensitive_audit.log_contexts) TO STDOUT (FORMAT binary)",
+#undef SA_COPY_COLUMN_
+#undef SA_COPY_inet
+#undef SA_COPY_text
 		 [&](const Field *v, int n) {
-			 if (n != 11 || v[0].null || v[0].len != 8)
+			 if (n != 1 + kContextFields || v[0].null || v[0].len != 8)
 				 throw Failure(kExitCannotVerify, "unexpected row shape in sensitive_audit.log_contexts");
 			 Field		fields[kContextFields];
 
@@ -323,9 +341,13 @@ Database::entries(const std::function<void(const EntryRow &)> &f,
 				  const std::vector<std::pair<uint32_t, uint64_t>> &from, int64_t only_chain,
 				  int64_t max_seq, const std::vector<uint32_t> *chains)
 {
+	/* the fixed columns, then the texts of log_entries (row_key, old_value, new_value) */
+#define SA_COPY_COLUMN_(name, NAME, sqltype) ", e." #name
 	static const char cols[] =
-		"e.chain, e.seq, e.txid, e.event_time, e.context, e.format, e.row_key,"
-		" e.old_value, e.new_value, e.backend_pid, e.prev_hash, e.hash";
+		"e.chain, e.seq, e.txid, e.event_time, e.context, e.format, e.backend_pid, e.prev_hash,"
+		" e.hash" SA_ENTRY_TEXT_FIELDS(SA_COPY_COLUMN_);
+#undef SA_COPY_COLUMN_
+	constexpr int kFixedCols = 9;
 	std::string sql = std::string("COPY (SELECT ") + cols + " FROM sensitive_audit.log_entries e";
 
 	if (!from.empty())
@@ -388,9 +410,9 @@ Database::entries(const std::function<void(const EntryRow &)> &f,
 	EntryRow	r;
 
 	copy(sql, [&](const Field *v, int n) {
-		if (n != 12 || v[0].null || v[0].len != 4 || v[1].null || v[1].len != 8 || v[2].null ||
-			v[2].len != 8 || v[3].null || v[3].len != 8 || v[4].null || v[4].len != 8 ||
-			v[5].null || v[5].len != 2 || v[9].null || v[9].len != 4)
+		if (n != kFixedCols + SA_ENTRY_TEXT_NFIELDS || v[0].null || v[0].len != 4 ||
+			v[1].null || v[1].len != 8 || v[2].null || v[2].len != 8 || v[3].null || v[3].len != 8 ||
+			v[4].null || v[4].len != 8 || v[5].null || v[5].len != 2 || v[6].null || v[6].len != 4)
 			throw Failure(kExitCannotVerify, "unexpected row shape in sensitive_audit.log_entries");
 		r.chain = static_cast<uint32_t>(be(v[0].data, 4));
 		r.seq = be(v[1].data, 8);
@@ -398,20 +420,19 @@ Database::entries(const std::function<void(const EntryRow &)> &f,
 		r.event_time = static_cast<int64_t>(be(v[3].data, 8)) + kPgEpochOffsetUs;
 		r.context = static_cast<int64_t>(be(v[4].data, 8));
 		r.format = static_cast<uint16_t>(be(v[5].data, 2));
-		r.row_key = v[6];
-		if (!r.row_key.null)
-		{
-			/* jsonb's binary form: a version byte (1), then its text. */
-			if (r.row_key.len < 1 || r.row_key.data[0] != 1)
-				throw Failure(kExitCannotVerify, "unknown jsonb binary version in row_key");
-			r.row_key.data++;
-			r.row_key.len--;
-		}
-		r.old_value = v[7];
-		r.new_value = v[8];
-		r.backend_pid = static_cast<int32_t>(be(v[9].data, 4));
-		r.prev_hash = v[10];
-		r.hash = v[11];
+		r.backend_pid = static_cast<int32_t>(be(v[6].data, 4));
+		r.prev_hash = v[7];
+		r.hash = v[8];
+
+		int			col = kFixedCols;
+
+#define SA_ROW_text(name) r.name = v[col++];
+#define SA_ROW_jsonb(name) r.name = jsonb_text(v[col++], #name);
+#define SA_ROW_TEXT_(name, NAME, sqltype) SA_ROW_##sqltype(name)
+		SA_ENTRY_TEXT_FIELDS(SA_ROW_TEXT_)
+#undef SA_ROW_TEXT_
+#undef SA_ROW_jsonb
+#undef SA_ROW_text
 		f(r);
 	});
 }

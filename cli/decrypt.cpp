@@ -136,9 +136,10 @@ Decryption::feed(const EntryRow &row)
 		auto		name = [&](int i) { return cf(i) ? *cf(i) : std::string("?"); };
 		std::string line = std::string(verified ? "" : "UNVERIFIED ") + "chain " +
 			std::to_string(row.chain) + " seq " + std::to_string(row.seq) + "  " +
-			iso_time(row.event_time) + "  " + name(0) + " " + name(1) + "." + name(2) + "." +
-			name(3) + "  row " + (row.row_key.null ? std::string("NULL")
-								  : std::string(row.row_key.data, row.row_key.len)) +
+			iso_time(row.event_time) + "  " + name(SA_CTX_OPERATION) + " " +
+			name(SA_CTX_TABLE_SCHEMA) + "." + name(SA_CTX_TABLE_NAME) + "." +
+			name(SA_CTX_COLUMN_NAME) + "  row " +
+			(row.row_key.null ? std::string("NULL") : std::string(row.row_key.data, row.row_key.len)) +
 			"  old: " + old_shown + "  new: " + new_shown + "\n";
 
 		out_(line);

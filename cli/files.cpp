@@ -42,11 +42,12 @@ namespace sa_cli
 using json = nlohmann::json;
 using namespace sensitive_audit;
 
-const char *const kEntryTextNames[13] = {
-	"operation", "table_schema", "table_name", "column_name", "row_key", "row_key_source",
-	"old_value", "new_value", "value_type", "session_role", "effective_role",
-	"application_name", "client_addr",
-};
+/* Field names and JSON keys, from the one list of an entry's fields. */
+#define SA_NAME_(name, ...) #name,
+const char *const kEntryTextNames[SA_TEXT_NFIELDS] = {SA_TEXT_FIELDS(SA_NAME_)};
+#undef SA_NAME_
+/* ", name" for a field: its key appended to a list of keys */
+#define SA_KEY_(name, ...) , #name
 
 namespace
 {
@@ -637,9 +638,9 @@ entry_line(const EntryRow &r, const std::vector<std::pair<std::string, std::opti
 	j["event_time"] = std::to_string(r.event_time);
 	j["context"] = std::to_string(r.context);
 	j["format"] = std::to_string(static_cast<int16_t>(r.format));
-	j["row_key"] = opt(r.row_key);
-	j["old_value"] = opt(r.old_value);
-	j["new_value"] = opt(r.new_value);
+#define SA_ROW_TEXT_(name, ...) j[#name] = opt(r.name);
+	SA_ENTRY_TEXT_FIELDS(SA_ROW_TEXT_)
+#undef SA_ROW_TEXT_
 	j["backend_pid"] = std::to_string(r.backend_pid);
 	j["prev_hash"] = opt_hex(r.prev_hash);
 	j["hash"] = opt_hex(r.hash);
@@ -781,9 +782,7 @@ read_bundle(const std::string &path, const BundleSink &sink)
 			if (phase != kCheckpoints && phase != kContexts)
 				throw Failure(kExitCannotVerify, where + ": context out of place");
 			phase = kContexts;
-			expect_keys(j, {"id", "type", "operation", "table_schema", "table_name", "column_name",
-							"row_key_source", "value_type", "session_role", "effective_role",
-							"application_name", "client_addr"}, where);
+			expect_keys(j, {"id", "type" SA_CONTEXT_TEXT_FIELDS(SA_KEY_)}, where);
 			std::optional<std::string> v[kContextFields];
 			Field		fields[kContextFields];
 
@@ -806,8 +805,7 @@ read_bundle(const std::string &path, const BundleSink &sink)
 				phase = kEntries;
 			}
 			expect_keys(j, {"type", "chain", "seq", "txid", "event_time", "context", "format",
-							"row_key", "old_value", "new_value", "backend_pid", "prev_hash",
-							"hash"}, where);
+							"backend_pid", "prev_hash", "hash" SA_ENTRY_TEXT_FIELDS(SA_KEY_)}, where);
 			EntryRow	r;
 
 			r.chain = static_cast<uint32_t>(get_i64(j, "chain", where, INT32_MIN, INT32_MAX));
@@ -817,18 +815,19 @@ read_bundle(const std::string &path, const BundleSink &sink)
 			r.context = get_i64(j, "context", where, INT64_MIN, INT64_MAX);
 			r.format = static_cast<uint16_t>(get_i64(j, "format", where, INT16_MIN, INT16_MAX));
 			r.backend_pid = static_cast<int32_t>(get_i64(j, "backend_pid", where, INT32_MIN, INT32_MAX));
-			auto		rk = get_opt_str(j, "row_key", where);
-			auto		ov = get_opt_str(j, "old_value", where);
-			auto		nv = get_opt_str(j, "new_value", where);
+			std::optional<std::string> texts[SA_ENTRY_TEXT_NFIELDS];
+			int			t = 0;
+
+#define SA_ROW_TEXT_(name, ...) \
+			texts[t] = get_opt_str(j, #name, where); \
+			if (texts[t]) \
+				r.name = Field{texts[t]->data(), texts[t]->size(), false}; \
+			t++;
+			SA_ENTRY_TEXT_FIELDS(SA_ROW_TEXT_)
+#undef SA_ROW_TEXT_
 			auto		ph = get_opt_str(j, "prev_hash", where);
 			auto		hh = get_opt_str(j, "hash", where);
 
-			if (rk)
-				r.row_key = Field{rk->data(), rk->size(), false};
-			if (ov)
-				r.old_value = Field{ov->data(), ov->size(), false};
-			if (nv)
-				r.new_value = Field{nv->data(), nv->size(), false};
 			if (ph)
 			{
 				if (!from_hex(*ph, prev))
@@ -885,7 +884,7 @@ encode_proof(const Proof &p)
 	e["seq"] = std::to_string(p.entry.seq);
 	e["txid"] = std::to_string(p.entry.txid);
 	e["event_time"] = std::to_string(p.entry.event_time);
-	for (size_t i = 0; i < 13; i++)
+	for (size_t i = 0; i < SA_TEXT_NFIELDS; i++)
 		e[kEntryTextNames[i]] = p.entry.texts[i] ? json(*p.entry.texts[i]) : json(nullptr);
 	e["backend_pid"] = std::to_string(p.entry.backend_pid);
 	e["prev_hash"] = to_hex(p.entry.prev_hash.data(), p.entry.prev_hash.size());
@@ -939,10 +938,10 @@ parse_proof(const std::string &text)
 
 	if (!e.is_object())
 		throw Failure(kExitCannotVerify, ew + ": not an object");
-	expect_keys(e, {"format", "chain", "seq", "txid", "event_time", "operation", "table_schema",
-					"table_name", "column_name", "row_key", "row_key_source", "old_value",
-					"new_value", "value_type", "session_role", "effective_role",
-					"application_name", "client_addr", "backend_pid", "prev_hash"}, ew);
+	/* every field of the entry, by its name */
+#define SA_FIELD_KEY_(name, ...) #name,
+	expect_keys(e, {SA_ENTRY_FIELDS(SA_FIELD_KEY_, SA_FIELD_KEY_, SA_FIELD_KEY_)}, ew);
+#undef SA_FIELD_KEY_
 	p.entry.format = static_cast<uint16_t>(get_u64(e, "format", ew) & 0xffff);
 	if (get_u64(e, "format", ew) != SA_FORMAT_VERSION && get_u64(e, "format", ew) != SA_FORMAT_PROTECTED)
 		throw Failure(kExitCannotVerify, ew + ": unknown entry format " + get_str(e, "format", ew));
@@ -950,7 +949,7 @@ parse_proof(const std::string &text)
 	p.entry.seq = get_i64(e, "seq", ew, 1, INT64_MAX);
 	p.entry.txid = get_u64(e, "txid", ew);
 	p.entry.event_time = get_i64(e, "event_time", ew, INT64_MIN, INT64_MAX);
-	for (size_t i = 0; i < 13; i++)
+	for (size_t i = 0; i < SA_TEXT_NFIELDS; i++)
 		p.entry.texts.push_back(get_opt_str(e, kEntryTextNames[i], ew));
 	p.entry.backend_pid = static_cast<int32_t>(get_i64(e, "backend_pid", ew, INT32_MIN, INT32_MAX));
 	p.entry.prev_hash = get_digest(e, "prev_hash", ew);
@@ -961,9 +960,9 @@ Digest
 proof_entry_hash(const ProofEntry &pe)
 {
 	sa_entry	e;
-	sa_bytes	t[13];
+	sa_bytes	t[SA_TEXT_NFIELDS];
 
-	for (size_t i = 0; i < 13; i++)
+	for (size_t i = 0; i < SA_TEXT_NFIELDS; i++)
 	{
 		const auto &v = pe.texts.at(i);
 
@@ -974,7 +973,7 @@ proof_entry_hash(const ProofEntry &pe)
 	e.seq = static_cast<uint64_t>(pe.seq);
 	e.txid = pe.txid;
 	e.event_time = pe.event_time;
-	for (size_t i = 0; i < 13; i++)
+	for (size_t i = 0; i < SA_TEXT_NFIELDS; i++)
 		e.*kEntryTextFields[i] = t[i];
 	e.backend_pid = pe.backend_pid;
 	std::memcpy(e.prev_hash, pe.prev_hash.data(), SA_DIGEST_LEN);

@@ -145,13 +145,14 @@ struct ProofEntry
 	int64_t		seq = 0;
 	uint64_t	txid = 0;
 	int64_t		event_time = 0;
-	/* the 13 text fields of FORMAT.md section 1, in order; nullopt = NULL */
+	/* the text fields of FORMAT.md section 1 (kEntryTextNames), in order; nullopt = NULL */
 	std::vector<std::optional<std::string>> texts;
 	int32_t		backend_pid = 0;
 	Digest		prev_hash{};
 };
 
-extern const char *const kEntryTextNames[13];
+/* The names of the text fields (src/core/entry_fields.h), in encoding order. */
+extern const char *const kEntryTextNames[SA_TEXT_NFIELDS];
 
 struct Proof
 {

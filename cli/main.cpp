@@ -550,8 +550,11 @@ cmd_prove(const std::string &conninfo, int64_t chain, int64_t seq, const std::st
 						return std::nullopt;
 					return std::string(f.data, f.len);
 				};
-				p.entry.texts = {ctx(0), ctx(1), ctx(2), ctx(3), own(r.row_key), ctx(4),
-					own(r.old_value), own(r.new_value), ctx(5), ctx(6), ctx(7), ctx(8), ctx(9)};
+#define SA_FROM_ROW_(name, ...) own(r.name),
+#define SA_FROM_CONTEXT_(name, NAME, sqltype) ctx(SA_CTX_##NAME),
+				p.entry.texts = {SA_ENTRY_FIELDS(SA_FIELD_NONE, SA_FROM_ROW_, SA_FROM_CONTEXT_)};
+#undef SA_FROM_ROW_
+#undef SA_FROM_CONTEXT_
 				proof = std::move(p);
 			}
 		},

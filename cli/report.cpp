@@ -231,9 +231,10 @@ report_html(const Report &r, const std::vector<const LogScanner *> &scanners)
 				{
 					const ContextInfo &ci = it->second;
 
-					op = ci.null[0] ? "?" : ci.value[0];
-					if (!ci.null[2])
-						table = (ci.null[1] ? "" : ci.value[1] + ".") + ci.value[2];
+					op = ci.null[SA_CTX_OPERATION] ? "?" : ci.value[SA_CTX_OPERATION];
+					if (!ci.null[SA_CTX_TABLE_NAME])
+						table = (ci.null[SA_CTX_TABLE_SCHEMA] ? "" : ci.value[SA_CTX_TABLE_SCHEMA] + ".") +
+							ci.value[SA_CTX_TABLE_NAME];
 					else
 						table = "(audit setup)";
 				}

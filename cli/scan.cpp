@@ -25,10 +25,9 @@ namespace sa_cli
 
 using namespace sensitive_audit;
 
-const char *const kContextFieldNames[kContextFields] = {
-	"operation", "table_schema", "table_name", "column_name", "row_key_source",
-	"value_type", "session_role", "effective_role", "application_name", "client_addr",
-};
+#define SA_NAME_(name, NAME, sqltype) #name,
+const char *const kContextFieldNames[kContextFields] = {SA_CONTEXT_TEXT_FIELDS(SA_NAME_)};
+#undef SA_NAME_
 
 struct LogScanner::Work
 {
@@ -238,19 +237,11 @@ LogScanner::feed(const EntryRow &row)
 	e.seq = row.seq;
 	e.txid = row.txid;
 	e.event_time = row.event_time;
-	e.operation = as_bytes(ctx, 0);
-	e.table_schema = as_bytes(ctx, 1);
-	e.table_name = as_bytes(ctx, 2);
-	e.column_name = as_bytes(ctx, 3);
-	e.row_key = as_bytes(row.row_key);
-	e.row_key_source = as_bytes(ctx, 4);
-	e.old_value = as_bytes(row.old_value);
-	e.new_value = as_bytes(row.new_value);
-	e.value_type = as_bytes(ctx, 5);
-	e.session_role = as_bytes(ctx, 6);
-	e.effective_role = as_bytes(ctx, 7);
-	e.application_name = as_bytes(ctx, 8);
-	e.client_addr = as_bytes(ctx, 9);
+#define SA_FROM_ROW_(name, NAME, sqltype) e.name = as_bytes(row.name);
+#define SA_FROM_CONTEXT_(name, NAME, sqltype) e.name = as_bytes(ctx, SA_CTX_##NAME);
+	SA_ENTRY_FIELDS(SA_FIELD_NONE, SA_FROM_ROW_, SA_FROM_CONTEXT_)
+#undef SA_FROM_ROW_
+#undef SA_FROM_CONTEXT_
 	e.backend_pid = row.backend_pid;
 	std::memset(e.prev_hash, 0, SA_DIGEST_LEN);
 	if (!row.prev_hash.null && row.prev_hash.len == SA_DIGEST_LEN)

@@ -44,8 +44,11 @@ struct Field
 	bool		null = true;
 };
 
-/* The shared fields of log_contexts, in this order. */
-inline constexpr int kContextFields = 10;
+/*
+ * The shared fields of log_contexts, in this order (SA_CTX_<NAME>, from
+ * src/core/entry_fields.h), and their names.
+ */
+inline constexpr int kContextFields = SA_CONTEXT_NFIELDS;
 extern const char *const kContextFieldNames[kContextFields];
 
 /* One row of log_entries, fields borrowed for the duration of feed(). */
@@ -57,9 +60,10 @@ struct EntryRow
 	int64_t		event_time = 0;	/* microseconds since 1970-01-01 UTC */
 	int64_t		context = 0;
 	uint16_t	format = 0;
-	Field		row_key;
-	Field		old_value;
-	Field		new_value;
+	/* the text fields stored in log_entries: row_key (jsonb's text), old_value, new_value */
+#define SA_ENTRY_ROW_MEMBER_(name, NAME, sqltype) Field name;
+	SA_ENTRY_TEXT_FIELDS(SA_ENTRY_ROW_MEMBER_)
+#undef SA_ENTRY_ROW_MEMBER_
 	int32_t		backend_pid = 0;
 	Field		prev_hash;
 	Field		hash;

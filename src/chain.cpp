@@ -380,19 +380,9 @@ link_one(const PendingEntry *e, int context, bool key_repeated, void *arg)
 	entry.seq = st->seq + 1;
 	entry.txid = U64FromFullTransactionId(st->fxid);
 	entry.event_time = unix_micros(e->event_time);
-	entry.operation = to_bytes(e->f[PF_OPERATION]);
-	entry.table_schema = to_bytes(e->f[PF_TABLE_SCHEMA]);
-	entry.table_name = to_bytes(e->f[PF_TABLE_NAME]);
-	entry.column_name = to_bytes(e->f[PF_COLUMN_NAME]);
-	entry.row_key = to_bytes(e->f[PF_ROW_KEY]);
-	entry.row_key_source = to_bytes(e->f[PF_ROW_KEY_SOURCE]);
-	entry.old_value = to_bytes(e->f[PF_OLD_VALUE]);
-	entry.new_value = to_bytes(e->f[PF_NEW_VALUE]);
-	entry.value_type = to_bytes(e->f[PF_VALUE_TYPE]);
-	entry.session_role = to_bytes(e->f[PF_SESSION_ROLE]);
-	entry.effective_role = to_bytes(e->f[PF_EFFECTIVE_ROLE]);
-	entry.application_name = to_bytes(e->f[PF_APPLICATION_NAME]);
-	entry.client_addr = to_bytes(e->f[PF_CLIENT_ADDR]);
+#define SA_FROM_PENDING_(name, NAME, sqltype) entry.name = to_bytes(e->f[PF_##NAME]);
+	SA_TEXT_FIELDS(SA_FROM_PENDING_)
+#undef SA_FROM_PENDING_
 	entry.backend_pid = e->backend_pid;
 	memcpy(entry.prev_hash, st->prev, SA_DIGEST_LEN);
 
@@ -437,8 +427,14 @@ link_one(const PendingEntry *e, int context, bool key_repeated, void *arg)
 		}
 		v[EA_ROW_KEY] = st->last_key_jsonb;
 	}
-	v[EA_OLD_VALUE] = text_or_null(e->f[PF_OLD_VALUE], &n[EA_OLD_VALUE]);
-	v[EA_NEW_VALUE] = text_or_null(e->f[PF_NEW_VALUE], &n[EA_NEW_VALUE]);
+	/* the other texts of log_entries (old_value, new_value) as they are */
+#define SA_STORE_jsonb(NAME)	/* the row key, above */
+#define SA_STORE_text(NAME) v[EA_##NAME] = text_or_null(e->f[PF_##NAME], &n[EA_##NAME]);
+#define SA_STORE_(name, NAME, sqltype) SA_STORE_##sqltype(NAME)
+	SA_ENTRY_TEXT_FIELDS(SA_STORE_)
+#undef SA_STORE_
+#undef SA_STORE_text
+#undef SA_STORE_jsonb
 
 	bytea	   *prev = (bytea *) palloc(VARHDRSZ + SA_DIGEST_LEN);
 	bytea	   *hash = (bytea *) palloc(VARHDRSZ + SA_DIGEST_LEN);

@@ -28,11 +28,6 @@
  */
 #include "sensitive_audit.hpp"
 
-const PendingField sa_context_fields[SA_CONTEXT_NFIELDS] = {
-	PF_OPERATION, PF_TABLE_SCHEMA, PF_TABLE_NAME, PF_COLUMN_NAME, PF_ROW_KEY_SOURCE,
-	PF_VALUE_TYPE, PF_SESSION_ROLE, PF_EFFECTIVE_ROLE, PF_APPLICATION_NAME, PF_CLIENT_ADDR,
-};
-
 /* Lock tags for context ids: an advisory key space apart from the chains'. */
 #define SA_CONTEXT_LOCK_FIELD4 0x5343
 
@@ -174,7 +169,7 @@ sa_context_field(TupleTableSlot *slot, int i, const char **data, int *len)
 
 	if (slot->tts_isnull[i + 1])
 		return false;
-	if (i == SA_CONTEXT_ADDR_FIELD)
+	if (i == SA_CTX_CLIENT_ADDR)
 	{
 		*data = DatumGetCString(DirectFunctionCall1(inet_out, d));
 		*len = (int) strlen(*data);
@@ -320,7 +315,7 @@ insert_context(ContextSink *s, int64 id, const char *bytes, int len)
 		slot->tts_isnull[i + 1] = l < 0;
 		if (l < 0)
 			slot->tts_values[i + 1] = (Datum) 0;
-		else if (i == SA_CONTEXT_ADDR_FIELD)
+		else if (i == SA_CTX_CLIENT_ADDR)
 			slot->tts_values[i + 1] = DirectFunctionCall1(inet_in, CStringGetDatum(pnstrdup(p, l)));
 		else
 			slot->tts_values[i + 1] = PointerGetDatum(cstring_to_text_with_len(p, l));

@@ -65,6 +65,9 @@ struct RecordHeader
 	int32		format;			/* the entry's format version (0: format 1) */
 };
 
+/* A text field stored in log_entries would need its own length here. */
+static_assert(SA_ENTRY_TEXT_NFIELDS == 3, "RecordHeader carries row_key, old_value and new_value");
+
 #define LEN_NULL (-1)
 #define KEY_REPEATED (-2)
 

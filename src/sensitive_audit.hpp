@@ -56,26 +56,22 @@ extern int	sa_prepared_wait_warning;
 /* A guardrail's threshold refused a statement. */
 #define ERRCODE_SA_GUARDRAIL MAKE_SQLSTATE('S', 'A', '0', '0', '1')
 
-/* The fields of a pending entry that the writer supplies, in log order. */
+/*
+ * The fields of a pending entry that the writer supplies: PF_<NAME> for each
+ * text field of SA_ENTRY_FIELDS (core/entry_fields.h), in encoding order.
+ */
+#define SA_PF_ENUM_(name, NAME, sqltype) PF_##NAME,
 enum PendingField
 {
-	PF_OPERATION,
-	PF_TABLE_SCHEMA,
-	PF_TABLE_NAME,
-	PF_COLUMN_NAME,
-	PF_ROW_KEY,
-	PF_ROW_KEY_SOURCE,
-	PF_OLD_VALUE,
-	PF_NEW_VALUE,
-	PF_VALUE_TYPE,
-	PF_SESSION_ROLE,
-	PF_EFFECTIVE_ROLE,
-	PF_APPLICATION_NAME,
-	PF_CLIENT_ADDR,
+	SA_TEXT_FIELDS(SA_PF_ENUM_)
 	PF_NFIELDS
 };
+#undef SA_PF_ENUM_
 
-/* Columns of sensitive_audit.log_entries, in table order (attnum - 1). */
+/*
+ * Columns of sensitive_audit.log_entries, in table order (attnum - 1), as
+ * the install script lays them out (fixed-width columns first).
+ */
 enum EntryAttr
 {
 	EA_CHAIN,
@@ -94,12 +90,14 @@ enum EntryAttr
 };
 
 /*
- * Columns of sensitive_audit.log_contexts after its id (attnum - 2), and the
- * pending fields they hold.
+ * The pending fields the columns of sensitive_audit.log_contexts after its
+ * id hold (attnum - 2; SA_CTX_<NAME> indexes, core/entry_fields.h).
  */
-#define SA_CONTEXT_NFIELDS 10
-extern const PendingField sa_context_fields[SA_CONTEXT_NFIELDS];
-#define SA_CONTEXT_ADDR_FIELD 9 /* client_addr, the one inet column */
+#define SA_CONTEXT_PF_(name, NAME, sqltype) PF_##NAME,
+inline constexpr PendingField sa_context_fields[SA_CONTEXT_NFIELDS] = {
+	SA_CONTEXT_TEXT_FIELDS(SA_CONTEXT_PF_)
+};
+#undef SA_CONTEXT_PF_
 
 /* A possibly-NULL string (str == NULL means SQL NULL). */
 struct PendingStr

@@ -190,8 +190,14 @@ decode_row(RowDecoder *d, TupleTableSlot *slot, sa_entry *e, const uint8_t **has
 		}
 		e->row_key = cstring_bytes(d->last_key_text);
 	}
-	e->old_value = datum_bytes(v[EA_OLD_VALUE], n[EA_OLD_VALUE]);
-	e->new_value = datum_bytes(v[EA_NEW_VALUE], n[EA_NEW_VALUE]);
+	/* the other texts of log_entries (old_value, new_value) as they are */
+#define SA_LOAD_jsonb(name, NAME)	/* the row key, above */
+#define SA_LOAD_text(name, NAME) e->name = datum_bytes(v[EA_##NAME], n[EA_##NAME]);
+#define SA_LOAD_(name, NAME, sqltype) SA_LOAD_##sqltype(name, NAME)
+	SA_ENTRY_TEXT_FIELDS(SA_LOAD_)
+#undef SA_LOAD_
+#undef SA_LOAD_text
+#undef SA_LOAD_jsonb
 	e->backend_pid = n[EA_BACKEND_PID] ? 0 : DatumGetInt32(v[EA_BACKEND_PID]);
 	e->format = n[EA_FORMAT] ? 0 : (uint16_t) DatumGetInt16(v[EA_FORMAT]);
 
@@ -221,16 +227,9 @@ decode_row(RowDecoder *d, TupleTableSlot *slot, sa_entry *e, const uint8_t **has
 	sa_bytes	none = cstring_bytes(nullptr);
 	const sa_bytes *f = c ? c->f : nullptr;
 
-	e->operation = f ? f[0] : none;
-	e->table_schema = f ? f[1] : none;
-	e->table_name = f ? f[2] : none;
-	e->column_name = f ? f[3] : none;
-	e->row_key_source = f ? f[4] : none;
-	e->value_type = f ? f[5] : none;
-	e->session_role = f ? f[6] : none;
-	e->effective_role = f ? f[7] : none;
-	e->application_name = f ? f[8] : none;
-	e->client_addr = f ? f[SA_CONTEXT_ADDR_FIELD] : none;
+#define SA_FROM_CONTEXT_(name, NAME, sqltype) e->name = f ? f[SA_CTX_##NAME] : none;
+	SA_CONTEXT_TEXT_FIELDS(SA_FROM_CONTEXT_)
+#undef SA_FROM_CONTEXT_
 
 	*hash = nullptr;
 	*hashlen = 0;
@@ -558,10 +557,9 @@ copy_bytes(sa_bytes *b, char **p)
 Size
 entry_bytes(const sa_entry *e)
 {
-	return e->operation.len + e->table_schema.len + e->table_name.len + e->column_name.len
-		+ e->row_key.len + e->row_key_source.len + e->old_value.len + e->new_value.len
-		+ e->value_type.len + e->session_role.len + e->effective_role.len
-		+ e->application_name.len + e->client_addr.len;
+#define SA_TEXT_LEN_(name, NAME, sqltype) + e->name.len
+	return 0 SA_TEXT_FIELDS(SA_TEXT_LEN_);
+#undef SA_TEXT_LEN_
 }
 
 /* Copy an entry and its hash into one allocation in cxt. */
@@ -580,19 +578,9 @@ stash_copy(StashEntry *s, const sa_entry *e, const uint8_t *hash, size_t hashlen
 		memcpy(p, hash, hashlen);
 		p += hashlen;
 	}
-	copy_bytes(&s->entry.operation, &p);
-	copy_bytes(&s->entry.table_schema, &p);
-	copy_bytes(&s->entry.table_name, &p);
-	copy_bytes(&s->entry.column_name, &p);
-	copy_bytes(&s->entry.row_key, &p);
-	copy_bytes(&s->entry.row_key_source, &p);
-	copy_bytes(&s->entry.old_value, &p);
-	copy_bytes(&s->entry.new_value, &p);
-	copy_bytes(&s->entry.value_type, &p);
-	copy_bytes(&s->entry.session_role, &p);
-	copy_bytes(&s->entry.effective_role, &p);
-	copy_bytes(&s->entry.application_name, &p);
-	copy_bytes(&s->entry.client_addr, &p);
+#define SA_COPY_TEXT_(name, NAME, sqltype) copy_bytes(&s->entry.name, &p);
+	SA_TEXT_FIELDS(SA_COPY_TEXT_)
+#undef SA_COPY_TEXT_
 }
 
 int

@@ -8,10 +8,14 @@
  *   format                              u16 big-endian, 1 or 2
  *   chain, seq, txid                    u32, u64, u64 big-endian
  *   event_time                          i64 big-endian two's complement
- *   13 text fields, struct order        each: 0x00 (NULL)
+ *   13 text fields                      each: 0x00 (NULL)
  *                                         or 0x01, u32 big-endian length, bytes
  *   backend_pid                         i32 big-endian two's complement
  *   prev_hash                           32 raw bytes
+ *
+ * The fields, their order and their types are those of SA_ENTRY_FIELDS
+ * (entry_fields.h), which this encoder reads: each is written as its type
+ * says (put_field below).
  *
  * Every variable-length field carries its own presence byte and length, so
  * NULL and '' encode differently and no byte can move from one field into
@@ -36,8 +40,14 @@ namespace sensitive_audit
 namespace
 {
 
-/* Fixed-width part: format, chain, seq, txid, event_time, backend_pid, prev_hash. */
-constexpr size_t kFixedLen = 2 + 4 + 8 + 8 + 8 + 4 + SA_DIGEST_LEN;
+/*
+ * Fixed-width part: format, chain, seq, txid, event_time, backend_pid,
+ * prev_hash, each as wide as its member (2 + 4 + 8 + 8 + 8 + 4 + 32).
+ */
+#define SA_FIXED_SIZE_(name, ctype, dims) + sizeof(ctype dims)
+constexpr size_t kFixedLen = 0 SA_ENTRY_FIELDS(SA_FIXED_SIZE_, SA_FIELD_NONE, SA_FIELD_NONE);
+#undef SA_FIXED_SIZE_
+static_assert(kFixedLen == 2 + 4 + 8 + 8 + 8 + 4 + SA_DIGEST_LEN, "FORMAT.md section 2");
 
 inline uint8_t *
 put_u16(uint8_t *p, uint16_t v)
@@ -63,6 +73,41 @@ put_u64(uint8_t *p, uint64_t v)
 	for (int i = 0; i < 8; i++)
 		p[i] = static_cast<uint8_t>(v >> (56 - 8 * i));
 	return p + 8;
+}
+
+/*
+ * One field, written as its type says (FORMAT.md section 2): unsigned and
+ * signed integers big-endian, signed ones in two's complement (conversion
+ * to unsigned is modular by definition), the digest as raw bytes, a text
+ * field as its presence byte, then (when present) u32 length and bytes.
+ */
+inline uint8_t *put_field(uint8_t *p, uint16_t v) { return put_u16(p, v); }
+inline uint8_t *put_field(uint8_t *p, uint32_t v) { return put_u32(p, v); }
+inline uint8_t *put_field(uint8_t *p, uint64_t v) { return put_u64(p, v); }
+inline uint8_t *put_field(uint8_t *p, int32_t v) { return put_u32(p, static_cast<uint32_t>(v)); }
+inline uint8_t *put_field(uint8_t *p, int64_t v) { return put_u64(p, static_cast<uint64_t>(v)); }
+
+inline uint8_t *
+put_field(uint8_t *p, const uint8_t (&digest)[SA_DIGEST_LEN])
+{
+	std::memcpy(p, digest, SA_DIGEST_LEN);
+	return p + SA_DIGEST_LEN;
+}
+
+inline uint8_t *
+put_field(uint8_t *p, const sa_bytes &b)
+{
+	if (b.is_null)
+		*p++ = 0;
+	else
+	{
+		*p++ = 1;
+		p = put_u32(p, static_cast<uint32_t>(b.len));
+		if (b.len > 0)
+			std::memcpy(p, b.data, b.len);
+		p += b.len;
+	}
+	return p;
 }
 
 /*
@@ -109,30 +154,9 @@ encode_entry(const sa_entry &e, std::vector<uint8_t> &buf)
 
 	std::memcpy(p, kEntryDomain, kEntryDomainLen);
 	p += kEntryDomainLen;
-	p = put_u16(p, e.format);
-	p = put_u32(p, e.chain);
-	p = put_u64(p, e.seq);
-	p = put_u64(p, e.txid);
-	/* Conversion to unsigned is modular, i.e. two's complement, by definition. */
-	p = put_u64(p, static_cast<uint64_t>(e.event_time));
-	for (auto field : kEntryTextFields)
-	{
-		const sa_bytes &b = e.*field;
-
-		if (b.is_null)
-			*p++ = 0;
-		else
-		{
-			*p++ = 1;
-			p = put_u32(p, static_cast<uint32_t>(b.len));
-			if (b.len > 0)
-				std::memcpy(p, b.data, b.len);
-			p += b.len;
-		}
-	}
-	p = put_u32(p, static_cast<uint32_t>(e.backend_pid));
-	std::memcpy(p, e.prev_hash, SA_DIGEST_LEN);
-	p += SA_DIGEST_LEN;
+#define SA_PUT_FIELD_(name, ...) p = put_field(p, e.name);
+	SA_ENTRY_FIELDS(SA_PUT_FIELD_, SA_PUT_FIELD_, SA_PUT_FIELD_)
+#undef SA_PUT_FIELD_
 
 	if (static_cast<size_t>(p - buf.data()) != len)
 		throw CoreError(SA_ERR_INTERNAL);	/* cannot happen; never hash a torn encoding */

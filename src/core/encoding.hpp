@@ -32,21 +32,9 @@ inline constexpr char kEntryDomain[] = "sensitive_audit entry";
 inline constexpr size_t kEntryDomainLen = sizeof(kEntryDomain);	/* includes the NUL */
 
 /* The nullable text fields of sa_entry, in encoding (= struct) order. */
-inline constexpr sa_bytes sa_entry::*kEntryTextFields[] = {
-	&sa_entry::operation,
-	&sa_entry::table_schema,
-	&sa_entry::table_name,
-	&sa_entry::column_name,
-	&sa_entry::row_key,
-	&sa_entry::row_key_source,
-	&sa_entry::old_value,
-	&sa_entry::new_value,
-	&sa_entry::value_type,
-	&sa_entry::session_role,
-	&sa_entry::effective_role,
-	&sa_entry::application_name,
-	&sa_entry::client_addr,
-};
+#define SA_MEMBER_POINTER_(name, NAME, sqltype) &sa_entry::name,
+inline constexpr sa_bytes sa_entry::*kEntryTextFields[] = {SA_TEXT_FIELDS(SA_MEMBER_POINTER_)};
+#undef SA_MEMBER_POINTER_
 
 /*
  * Length in bytes of the encoding of e.  Throws CoreError(SA_ERR_FORMAT)

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "entry_fields.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -33,33 +35,21 @@ typedef struct sa_bytes
 } sa_bytes;
 
 /*
- * Every hashed field of an entry, in encoding order.  event_time is
- * microseconds since 1970-01-01 00:00:00 UTC.  prev_hash is the previous
- * entry's hash; the first entry of a chain uses 32 zero bytes.
+ * Every hashed field of an entry, in encoding order: the members are those
+ * of SA_ENTRY_FIELDS (entry_fields.h), one sa_bytes per text field.
+ * event_time is microseconds since 1970-01-01 00:00:00 UTC.  row_key is the
+ * canonical JSON text of the row's key; row_key_source says which key it
+ * is ('primary key', 'replica identity', 'tagged values').  prev_hash is
+ * the previous entry's hash; the first entry of a chain uses 32 zero bytes.
  */
+#define SA_ENTRY_FIXED_MEMBER_(name, ctype, dims) ctype name dims;
+#define SA_ENTRY_TEXT_MEMBER_(name, NAME, sqltype) sa_bytes name;
 typedef struct sa_entry
 {
-	uint16_t	format;
-	uint32_t	chain;
-	uint64_t	seq;
-	uint64_t	txid;
-	int64_t		event_time;
-	sa_bytes	operation;
-	sa_bytes	table_schema;
-	sa_bytes	table_name;
-	sa_bytes	column_name;
-	sa_bytes	row_key;		/* canonical JSON text of the row's key */
-	sa_bytes	row_key_source; /* 'primary key', 'replica identity', 'tagged values' */
-	sa_bytes	old_value;
-	sa_bytes	new_value;
-	sa_bytes	value_type;
-	sa_bytes	session_role;
-	sa_bytes	effective_role;
-	sa_bytes	application_name;
-	sa_bytes	client_addr;
-	int32_t		backend_pid;
-	uint8_t		prev_hash[SA_DIGEST_LEN];
+	SA_ENTRY_FIELDS(SA_ENTRY_FIXED_MEMBER_, SA_ENTRY_TEXT_MEMBER_, SA_ENTRY_TEXT_MEMBER_)
 } sa_entry;
+#undef SA_ENTRY_FIXED_MEMBER_
+#undef SA_ENTRY_TEXT_MEMBER_
 
 /* Result codes. */
 #define SA_OK 0
