@@ -294,21 +294,6 @@ user_name(void)
 	return GetUserNameFromId(GetUserId(), false);
 }
 
-/* Queue an entry of the audit setup that names a row key. */
-void
-record_row_entry(const char *operation, const char *schema, const char *table, const char *row_key,
-				 const char *new_value)
-{
-	PendingEntry *e = sa_pending_new(GetCurrentTimestamp());
-
-	sa_pending_set(e, PF_OPERATION, operation);
-	sa_pending_set(e, PF_TABLE_SCHEMA, schema);
-	sa_pending_set(e, PF_TABLE_NAME, table);
-	sa_pending_set(e, PF_ROW_KEY, row_key);
-	sa_pending_set(e, PF_NEW_VALUE, new_value);
-	sa_pending_fill_who(e);
-}
-
 void
 record_protect(Oid tbl, const char *col, ProtectMode from, ProtectMode to)
 {
@@ -987,7 +972,7 @@ erase_where(const char *where, Oid *argtypes, Datum *args, const char *schema, c
 		return 0;
 	}
 	SPI_finish();
-	record_row_entry("ERASE", schema, table, key_text, psprintf(UINT64_FORMAT, erased));
+	sa_record_setup_row("ERASE", schema, table, nullptr, nullptr, key_text, nullptr, psprintf(UINT64_FORMAT, erased));
 	return (int64) erased;
 }
 

@@ -223,6 +223,9 @@ extern void sa_record_setup_values(const char *operation, const char *schema,
 								   const char *table, const char *column,
 								   const char *value_type,
 								   const char *old_value, const char *new_value);
+extern void sa_record_setup_row(const char *operation, const char *schema, const char *table,
+								const char *column, const char *value_type, const char *row_key,
+								const char *old_value, const char *new_value);
 extern void sa_tag_columns(Oid relid, List *colnames, bool tag);
 
 /* capture.cpp, used by enforce.cpp */

@@ -771,12 +771,22 @@ sa_record_setup_values(const char *operation, const char *schema, const char *ta
 					   const char *column, const char *value_type,
 					   const char *old_value, const char *new_value)
 {
+	sa_record_setup_row(operation, schema, table, column, value_type, nullptr, old_value, new_value);
+}
+
+/* The same for a change that concerns one row (an ERASE): row_key names it. */
+void
+sa_record_setup_row(const char *operation, const char *schema, const char *table,
+					const char *column, const char *value_type, const char *row_key,
+					const char *old_value, const char *new_value)
+{
 	PendingEntry *e = sa_pending_new(GetCurrentTimestamp());
 
 	sa_pending_set(e, PF_OPERATION, operation);
 	sa_pending_set(e, PF_TABLE_SCHEMA, schema);
 	sa_pending_set(e, PF_TABLE_NAME, table);
 	sa_pending_set(e, PF_COLUMN_NAME, column);
+	sa_pending_set(e, PF_ROW_KEY, row_key);
 	sa_pending_set(e, PF_VALUE_TYPE, value_type);
 	sa_pending_set(e, PF_OLD_VALUE, old_value);
 	sa_pending_set(e, PF_NEW_VALUE, new_value);
