@@ -272,10 +272,16 @@ queue_lost(int keep)
 	}
 }
 
-/* Count an event the full queue could not take.  Lock held exclusively. */
-void
+/*
+ * Count an event the full queue could not take.  Lock held exclusively.
+ * True for the first of a run of losses: the caller then warns, once the
+ * lock is released (a WARNING goes to the client, who may not be reading).
+ */
+bool
 count_lost(const SaEvent *ev)
 {
+	bool		first = false;
+
 	LostCount  *l = nullptr;
 
 	for (int i = 0; i < SA_LOST_SLOTS && l == nullptr; i++)
@@ -292,13 +298,10 @@ count_lost(const SaEvent *ev)
 		l->dboid = ev->dboid;
 		strlcpy(l->dbname, ev->dbname, sizeof(l->dbname));
 		l->first = ev->event_time;
-		ereport(WARNING,
-				(errmsg("sensitive_audit event queue is full: events for %s are being lost",
-						database_label(ev->dboid, ev->dbname)),
-				 errdetail("Their number will be recorded as a LOST entry as soon as there is room."),
-				 errhint("Raise sensitive_audit.event_queue_size, or see why the event workers do not keep up.")));
+		first = true;
 	}
 	l->count++;
+	return first;
 }
 
 }							/* namespace */
@@ -357,10 +360,16 @@ sa_event_enqueue(const SaEventFields *f)
 		s->ev = ev;
 		queued = true;
 	}
-	else
-		count_lost(&ev);
+	bool		warn = !queued && count_lost(&ev);
+
 	wake_for(ev.dboid);
 	LWLockRelease(eq->lock);
+	if (warn)
+		ereport(WARNING,
+				(errmsg("sensitive_audit event queue is full: events for %s are being lost",
+						database_label(ev.dboid, ev.dbname)),
+				 errdetail("Their number will be recorded as a LOST entry as soon as there is room."),
+				 errhint("Raise sensitive_audit.event_queue_size, or see why the event workers do not keep up.")));
 	return queued;
 }
 
