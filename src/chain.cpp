@@ -295,12 +295,6 @@ unix_micros(TimestampTz ts)
 }
 
 /*
- * Insert the batch of entries: one heap call for all of them (heap pages
- * are filled and WAL-logged a page at a time, as COPY does), then their
- * index entries.  Below SQL, so no trigger fires and no privilege is
- * checked: the guards are for SQL, and writers need no grant on the log.
- */
-/*
  * PostgreSQL stops the statement_timeout timer before a transaction's
  * commit processing, where entries are linked; so the link step holds
  * itself to it, counted from the start of the statement that commits (the
@@ -318,6 +312,12 @@ check_statement_timeout(void)
 				 errdetail("The transaction was linking its audit entries at commit; none of it is committed.")));
 }
 
+/*
+ * Insert the batch of entries: one heap call for all of them (heap pages
+ * are filled and WAL-logged a page at a time, as COPY does), then their
+ * index entries.  Below SQL, so no trigger fires and no privilege is
+ * checked: the guards are for SQL, and writers need no grant on the log.
+ */
 void
 flush_batch(LinkState *st)
 {

@@ -216,8 +216,8 @@ wake_for(Oid dboid)
 
 /*
  * "database \"name\"", or by OID when the event has only that (events of a
- * session name their database by OID); no catalog lookup: the queue's lock
- * is held.  Static storage.
+ * session name their database by OID); no catalog lookup, as it may be
+ * called with the queue's lock held.  Static storage.
  */
 const char *
 database_label(Oid dboid, const char *dbname)

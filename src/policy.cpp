@@ -644,7 +644,6 @@ stored_policy_json(Oid tbl, const char *column)
 	return policy_json(row.roles, row.has_stmt, row.stmt, row.has_hour, row.hour, row.action);
 }
 
-
 void
 record_policy(Oid tbl, const char *col, const char *old_json, const char *new_json)
 {
@@ -656,16 +655,9 @@ record_policy(Oid tbl, const char *col, const char *old_json, const char *new_js
 void
 remove_policy(Oid tbl, const char *col, const char *old_json)
 {
-	Oid			argtypes[2] = {REGCLASSOID, NAMEOID};
-	NameData	name;
-	Datum		values[2];
-
-	namestrcpy(&name, col);
-	values[0] = ObjectIdGetDatum(tbl);
-	values[1] = NameGetDatum(&name);
-	sa_run_sql_as_owner("DELETE FROM sensitive_audit.policy_info "
-						"WHERE tbl OPERATOR(pg_catalog.=) $1 AND column_name OPERATOR(pg_catalog.=) $2",
-						2, argtypes, values);
+	sa_run_column_sql_as_owner("DELETE FROM sensitive_audit.policy_info "
+							   "WHERE tbl OPERATOR(pg_catalog.=) $1 AND column_name OPERATOR(pg_catalog.=) $2",
+							   tbl, col, InvalidOid);
 	record_policy(tbl, col, old_json, nullptr);
 	sa_invalidate_tree(tbl);
 }
@@ -822,22 +814,14 @@ sa_policy_copy(Oid from, Oid to)
 		if (json == nullptr)
 			continue;
 
-		Oid			argtypes[3] = {REGCLASSOID, REGCLASSOID, NAMEOID};
-		NameData	name;
-		Datum		values[3];
-
-		namestrcpy(&name, col);
-		values[0] = ObjectIdGetDatum(to);
-		values[1] = ObjectIdGetDatum(from);
-		values[2] = NameGetDatum(&name);
-		sa_run_sql_as_owner("INSERT INTO sensitive_audit.policy_info (tbl, column_name, allowed_roles, "
-							"max_rows_per_statement, max_rows_per_hour, action, set_at, set_by) "
-							"SELECT $1, p.column_name, p.allowed_roles, p.max_rows_per_statement, "
-							"p.max_rows_per_hour, p.action, pg_catalog.statement_timestamp(), p.set_by "
-							"FROM sensitive_audit.policy_info p WHERE p.tbl OPERATOR(pg_catalog.=) $2 "
-							"AND p.column_name OPERATOR(pg_catalog.=) $3 "
-							"ON CONFLICT (tbl, column_name) DO NOTHING",
-							3, argtypes, values);
+		sa_run_column_sql_as_owner("INSERT INTO sensitive_audit.policy_info (tbl, column_name, allowed_roles, "
+								   "max_rows_per_statement, max_rows_per_hour, action, set_at, set_by) "
+								   "SELECT $3, p.column_name, p.allowed_roles, p.max_rows_per_statement, "
+								   "p.max_rows_per_hour, p.action, pg_catalog.statement_timestamp(), p.set_by "
+								   "FROM sensitive_audit.policy_info p WHERE p.tbl OPERATOR(pg_catalog.=) $1 "
+								   "AND p.column_name OPERATOR(pg_catalog.=) $2 "
+								   "ON CONFLICT (tbl, column_name) DO NOTHING",
+								   from, col, to);
 		record_policy(to, col, nullptr, json);
 	}
 	sa_invalidate_tree(to);

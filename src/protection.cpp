@@ -190,31 +190,6 @@ read_fingerprint_key(uint8_t key[SA_PROTECT_KEY_LEN])
 }
 
 /*
- * tbl.column's fingerprint key, derived from the database's key and the
- * column's salt, into key; false if either is missing.
- */
-bool
-column_key(Oid tbl, const char *column, uint8_t key[SA_PROTECT_KEY_LEN])
-{
-	uint8_t		salt[SA_COLUMN_SALT_LEN];
-	uint8_t		dbkey[SA_PROTECT_KEY_LEN];
-	bool		has_salt;
-
-	(void) stored_mode(tbl, column, salt, &has_salt);
-	if (!has_salt || !read_fingerprint_key(dbkey))
-		return false;
-
-	int			rc = sa_fingerprint_column_key(dbkey, salt, key);
-
-	explicit_bzero(dbkey, sizeof(dbkey));
-	if (rc != SA_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not derive a fingerprint key: %s", sa_strerror(rc))));
-	return true;
-}
-
-/*
  * The public key in use (the one set last: the highest position, which
  * set_encryption_key() counts up, whatever the clock says) into pub and
  * key_id; false if none was ever set.
@@ -370,6 +345,45 @@ check_not_key(Oid tbl, const char *col)
 }								/* namespace */
 
 /*
+ * tbl.column's fingerprint key, derived from the database's key and the
+ * column's salt, into key; false if either is missing (a column never
+ * fingerprinted has no salt).
+ */
+bool
+sa_protect_column_key(Oid tbl, const char *column, uint8_t key[SA_PROTECT_KEY_LEN])
+{
+	uint8_t		salt[SA_COLUMN_SALT_LEN];
+	uint8_t		dbkey[SA_PROTECT_KEY_LEN];
+	bool		has_salt;
+
+	(void) stored_mode(tbl, column, salt, &has_salt);
+	if (!has_salt || !read_fingerprint_key(dbkey))
+		return false;
+
+	int			rc = sa_fingerprint_column_key(dbkey, salt, key);
+
+	explicit_bzero(dbkey, sizeof(dbkey));
+	if (rc != SA_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not derive a fingerprint key: %s", sa_strerror(rc))));
+	return true;
+}
+
+/* A value's fingerprint under a column's key, palloc'd. */
+char	   *
+sa_protect_fingerprint(const uint8_t key[SA_PROTECT_KEY_LEN], const char *value, int len)
+{
+	char	   *out = (char *) palloc(SA_FINGERPRINT_TEXT_LEN + 1);
+
+	if (sa_fingerprint_text(key, value, (size_t) len, out) != SA_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute a fingerprint")));
+	return out;
+}
+
+/*
  * After a DDL command (enforce.cpp): no protected column of tagged table
  * root may have become part of member's row key.
  */
@@ -444,18 +458,6 @@ ensure_fingerprint_key(void)
 	explicit_bzero(key, sizeof(key));
 }
 
-char	   *
-fingerprint_of(const uint8_t key[SA_PROTECT_KEY_LEN], const char *value, int len)
-{
-	char	   *out = (char *) palloc(SA_FINGERPRINT_TEXT_LEN + 1);
-
-	if (sa_fingerprint_text(key, value, (size_t) len, out) != SA_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute a fingerprint")));
-	return out;
-}
-
 bytea	   *
 to_bytea(const uint8_t *data, size_t len)
 {
@@ -508,22 +510,40 @@ keep_erasable(Oid relid, Oid captured, const uint8_t commitment[SA_DIGEST_LEN], 
 	table_close(rel, RowExclusiveLock);
 }
 
-/* The commitment's 32 bytes from its text form. */
-void
-commitment_bytes(const char *text, uint8_t out[SA_DIGEST_LEN])
+int
+hex_digit(char c)
 {
-	const char *hex = text + strlen(SA_COMMITMENT_PREFIX);
-
-	for (int i = 0; i < SA_DIGEST_LEN; i++)
-	{
-		unsigned int v;
-
-		sscanf(hex + 2 * i, "%2x", &v);
-		out[i] = (uint8_t) v;
-	}
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
 }
 
 }								/* namespace */
+
+/*
+ * The 32 bytes of a commitment's text form (len bytes at data, not
+ * necessarily NUL-terminated) into out; false for any other text.
+ */
+bool
+sa_protect_commitment_bytes(const char *data, size_t len, uint8_t out[SA_DIGEST_LEN])
+{
+	const size_t plen = strlen(SA_COMMITMENT_PREFIX);
+
+	if (len != SA_COMMITMENT_TEXT_LEN || memcmp(data, SA_COMMITMENT_PREFIX, plen) != 0)
+		return false;
+	for (int i = 0; i < SA_DIGEST_LEN; i++)
+	{
+		int			hi = hex_digit(data[plen + 2 * i]);
+		int			lo = hex_digit(data[plen + 2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8_t) (hi << 4 | lo);
+	}
+	return true;
+}
 
 /* What capture keeps of one tagged column's values. */
 struct SaProtect
@@ -551,7 +571,7 @@ sa_protect_load(Oid tbl, const char *column)
 	SaProtect  *p = (SaProtect *) palloc0(sizeof(SaProtect));
 
 	p->mode = mode;
-	if (mode == MODE_FINGERPRINT && !column_key(tbl, column, p->key))
+	if (mode == MODE_FINGERPRINT && !sa_protect_column_key(tbl, column, p->key))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("column \"%s\" of \"%s\" is to be fingerprinted, but the database has no fingerprint key",
@@ -592,7 +612,7 @@ sa_protect_value(const SaProtect *p, Oid relid, const char *schema, const char *
 			out = pnstrdup(value, len);
 			break;
 		case MODE_FINGERPRINT:
-			out = fingerprint_of(p->key, value, len);
+			out = sa_protect_fingerprint(p->key, value, len);
 			break;
 		case MODE_ENCRYPT:
 			{
@@ -621,7 +641,8 @@ sa_protect_value(const SaProtect *p, Oid relid, const char *schema, const char *
 					ereport(ERROR,
 							(errcode(ERRCODE_INTERNAL_ERROR),
 							 errmsg("could not compute a commitment")));
-				commitment_bytes(out, commitment);
+				if (!sa_protect_commitment_bytes(out, SA_COMMITMENT_TEXT_LEN, commitment))
+					elog(ERROR, "malformed commitment");
 				keep_erasable(p->kept, relid, commitment, schema, table, key, salt, value, len);
 				explicit_bzero(salt, sizeof(salt));
 				break;
@@ -629,20 +650,6 @@ sa_protect_value(const SaProtect *p, Oid relid, const char *schema, const char *
 	}
 	*outlen = (int) strlen(out);
 	return out;
-}
-
-/* tbl.column's fingerprint key into key (a column never fingerprinted has none). */
-bool
-sa_protect_column_key(Oid tbl, const char *column, uint8_t key[SA_PROTECT_KEY_LEN])
-{
-	return column_key(tbl, column, key);
-}
-
-/* A value's fingerprint under a column's key, palloc'd. */
-char *
-sa_protect_fingerprint(const uint8_t key[SA_PROTECT_KEY_LEN], const char *value, int len)
-{
-	return fingerprint_of(key, value, len);
 }
 
 bool
@@ -700,16 +707,9 @@ sa_protect_forget(Oid tbl, const char *col)
 	if (old == MODE_PLAIN && !has_salt)
 		return;
 
-	Oid			argtypes[2] = {REGCLASSOID, NAMEOID};
-	NameData	name;
-	Datum		values[2];
-
-	namestrcpy(&name, col);
-	values[0] = ObjectIdGetDatum(tbl);
-	values[1] = NameGetDatum(&name);
-	sa_run_sql_as_owner("DELETE FROM sensitive_audit.protect_info "
-						"WHERE tbl OPERATOR(pg_catalog.=) $1 AND column_name OPERATOR(pg_catalog.=) $2",
-						2, argtypes, values);
+	sa_run_column_sql_as_owner("DELETE FROM sensitive_audit.protect_info "
+							   "WHERE tbl OPERATOR(pg_catalog.=) $1 AND column_name OPERATOR(pg_catalog.=) $2",
+							   tbl, col, InvalidOid);
 	if (old != MODE_PLAIN)
 		record_protect(tbl, col, old, MODE_PLAIN);
 	sa_invalidate_tree(tbl);
@@ -734,22 +734,14 @@ sa_protect_copy(Oid from, Oid to)
 		if (mode == MODE_PLAIN && !has_salt)
 			continue;
 
-		Oid			argtypes[3] = {REGCLASSOID, REGCLASSOID, NAMEOID};
-		NameData	name;
-		Datum		values[3];
-
-		namestrcpy(&name, col);
-		values[0] = ObjectIdGetDatum(to);
-		values[1] = ObjectIdGetDatum(from);
-		values[2] = NameGetDatum(&name);
-		sa_run_sql_as_owner("INSERT INTO sensitive_audit.protect_info "
-							"(tbl, column_name, mode, set_at, set_by, fingerprint_salt) "
-							"SELECT $1, p.column_name, p.mode, pg_catalog.statement_timestamp(), p.set_by, "
-							"p.fingerprint_salt "
-							"FROM sensitive_audit.protect_info p WHERE p.tbl OPERATOR(pg_catalog.=) $2 "
-							"AND p.column_name OPERATOR(pg_catalog.=) $3 "
-							"ON CONFLICT (tbl, column_name) DO NOTHING",
-							3, argtypes, values);
+		sa_run_column_sql_as_owner("INSERT INTO sensitive_audit.protect_info "
+								   "(tbl, column_name, mode, set_at, set_by, fingerprint_salt) "
+								   "SELECT $3, p.column_name, p.mode, pg_catalog.statement_timestamp(), p.set_by, "
+								   "p.fingerprint_salt "
+								   "FROM sensitive_audit.protect_info p WHERE p.tbl OPERATOR(pg_catalog.=) $1 "
+								   "AND p.column_name OPERATOR(pg_catalog.=) $2 "
+								   "ON CONFLICT (tbl, column_name) DO NOTHING",
+								   from, col, to);
 		if (mode != MODE_PLAIN)
 			record_protect(to, col, MODE_PLAIN, mode);
 	}
@@ -913,7 +905,7 @@ sensitive_audit_fingerprint(PG_FUNCTION_ARGS)
 	uint8_t		key[SA_PROTECT_KEY_LEN];
 
 	sa_check_tagged_column(tbl, col, "fingerprint() applies to", false);
-	if (!column_key(tbl, col, key))
+	if (!sa_protect_column_key(tbl, col, key))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("column \"%s\" of \"%s\" has never been fingerprinted", col, get_rel_name(tbl)),
@@ -921,7 +913,7 @@ sensitive_audit_fingerprint(PG_FUNCTION_ARGS)
 
 	/* the canonical text capture would have fingerprinted */
 	char	   *canonical = sa_canonical_from_text(tbl, col, value);
-	char	   *out = fingerprint_of(key, canonical, (int) strlen(canonical));
+	char	   *out = sa_protect_fingerprint(key, canonical, (int) strlen(canonical));
 
 	explicit_bzero(key, sizeof(key));
 	PG_RETURN_TEXT_P(cstring_to_text(out));

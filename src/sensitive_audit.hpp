@@ -210,6 +210,7 @@ extern bool sa_extension_version_is(const char *version);
 extern void sa_run_sql(const char *sql);
 extern void sa_check_table_owner(Oid relid);
 extern void sa_run_sql_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values);
+extern void sa_run_column_sql_as_owner(const char *sql, Oid tbl, const char *col, Oid other);
 extern void sa_run_sql_as_owner_nulls(const char *sql, int nargs, Oid *argtypes, Datum *values,
 									  const char *nulls);
 extern void sa_run_in_setup(void (*fn) (void *), void *arg);
@@ -312,6 +313,7 @@ extern void sa_protect_forget(Oid tbl, const char *col);
 extern void sa_protect_copy(Oid from, Oid to);
 extern void sa_protect_check_member(Oid root, Relation member);
 extern bool sa_protect_is_erasable(const SaProtect *p);
+extern bool sa_protect_commitment_bytes(const char *data, size_t len, uint8_t out[SA_DIGEST_LEN]);
 extern void sa_protect_rekey(Oid relid, const char *oldkey, const char *newkey);
 extern void sa_protect_forget_relation(Oid relid);
 /* A refused attempt, to be recorded outside the transaction that fails. */

@@ -683,6 +683,25 @@ sa_run_sql_as_owner_nulls(const char *sql, int nargs, Oid *argtypes, Datum *valu
 		elog(ERROR, "SPI_execute failed: %s (%s)", SPI_result_code_string(rc), sql);
 }
 
+/*
+ * Run sql as the extension's owner on one column's row of a catalog of the
+ * audit schema: $1 the table, $2 the column's name, and $3 another table
+ * when other is valid (the detached table a row is copied to).
+ */
+void
+sa_run_column_sql_as_owner(const char *sql, Oid tbl, const char *col, Oid other)
+{
+	Oid			argtypes[3] = {REGCLASSOID, NAMEOID, REGCLASSOID};
+	NameData	name;
+	Datum		values[3];
+
+	namestrcpy(&name, col);
+	values[0] = ObjectIdGetDatum(tbl);
+	values[1] = NameGetDatum(&name);
+	values[2] = ObjectIdGetDatum(other);
+	sa_run_sql_as_owner(sql, OidIsValid(other) ? 3 : 2, argtypes, values);
+}
+
 /* Add (tag) or remove one column of tbl in the catalog. */
 void
 sa_catalog_set(Oid tbl, const char *column, bool tagged)

@@ -270,20 +270,15 @@ kept_problem(RowDecoder *d, const sa_entry *e, const char *problem)
 void
 check_kept_value(RowDecoder *d, const sa_entry *e, const sa_bytes *b, const char *which)
 {
-	const size_t plen = strlen(SA_COMMITMENT_PREFIX);
+	uint8_t		digest[SA_DIGEST_LEN];
 
-	if (b->is_null || b->len != SA_COMMITMENT_TEXT_LEN || memcmp(b->data, SA_COMMITMENT_PREFIX, plen) != 0)
+	if (b->is_null || !sa_protect_commitment_bytes(b->data, b->len, digest))
 		return;
 
 	bytea	   *want = (bytea *) palloc(VARHDRSZ + SA_DIGEST_LEN);
 
 	SET_VARSIZE(want, VARHDRSZ + SA_DIGEST_LEN);
-	for (int i = 0; i < SA_DIGEST_LEN; i++)
-	{
-		char		hex[3] = {b->data[plen + 2 * i], b->data[plen + 2 * i + 1], '\0'};
-
-		((uint8_t *) VARDATA(want))[i] = (uint8_t) strtoul(hex, nullptr, 16);
-	}
+	memcpy(VARDATA(want), digest, SA_DIGEST_LEN);
 
 	ScanKeyData key;
 
