@@ -66,7 +66,15 @@ namespace {
 
 #define SA_LOST_SLOTS 32		/* databases whose lost events are counted */
 #define SA_MAX_DB_WORKERS 64	/* database workers known at once */
-#define SA_WORKER_BATCH 64		/* events linked per transaction */
+#define SA_WORKER_BATCH 1024	/* events linked per transaction, at most */
+/*
+ * Once events arrive, a database worker waits up to this many milliseconds
+ * for more before it writes (or until a quarter of the queue has arrived):
+ * one transaction, one commit, for many events.  A busy source of events,
+ * such as a workload reading the log, then costs a few commits a second
+ * instead of one per event.
+ */
+#define SA_WORKER_GATHER_MS 20
 /*
  * Idle seconds before a database worker leaves: soon, because DROP DATABASE
  * and CREATE DATABASE ... TEMPLATE wait only 5 seconds for the database's
@@ -104,8 +112,9 @@ struct EventQueue
 {
 	LWLock	   *lock;
 	Latch	   *launcher_latch;
-	uint64		next_order;
+	uint64		next_order;		/* also counts the events ever queued */
 	int			capacity;
+	int			free_hint;		/* where the search for a free slot starts */
 	LostCount	lost[SA_LOST_SLOTS];
 	DbWorker	workers[SA_MAX_DB_WORKERS];
 	EventSlot	slots[FLEXIBLE_ARRAY_MEMBER];
@@ -169,6 +178,29 @@ copy_field(char *dst, size_t size, const char *src, uint16 *nulls, int bit)
 	dst[len] = '\0';
 }
 
+/*
+ * Copy an event field by field, each string only as far as its end: a
+ * slot is large and mostly empty, and copying all of it would move every
+ * cache line of it between the enqueuing backend and the worker.
+ */
+void
+copy_event(SaEvent *dst, const SaEvent *src)
+{
+	dst->dboid = src->dboid;
+	dst->event_time = src->event_time;
+	dst->backend_pid = src->backend_pid;
+	strcpy(dst->dbname, src->dbname);
+	strcpy(dst->operation, src->operation);
+	strcpy(dst->session_role, src->session_role);
+	strcpy(dst->effective_role, src->effective_role);
+	strcpy(dst->application_name, src->application_name);
+	strcpy(dst->client_addr, src->client_addr);
+	strcpy(dst->table_schema, src->table_schema);
+	strcpy(dst->table_name, src->table_name);
+	strcpy(dst->column_name, src->column_name);
+	strcpy(dst->new_value, src->new_value);
+}
+
 enum EventBit
 {
 	EB_TABLE_SCHEMA,
@@ -189,12 +221,24 @@ free_slots(void)
 	return n;
 }
 
+/*
+ * A free slot, searched from where the last one was found: slots are taken
+ * and freed roughly in queue order, so the search seldom walks over many
+ * taken ones.  Lock held exclusively.
+ */
 EventSlot *
 free_slot(void)
 {
-	for (int i = 0; i < eq->capacity; i++)
+	for (int k = 0; k < eq->capacity; k++)
+	{
+		int			i = (eq->free_hint + k) % eq->capacity;
+
 		if (!eq->slots[i].in_use)
+		{
+			eq->free_hint = (i + 1) % eq->capacity;
 			return &eq->slots[i];
+		}
+	}
 	return nullptr;
 }
 
@@ -323,10 +367,9 @@ sa_event_enqueue(const SaEventFields *f)
 	if (eq == nullptr)
 		return false;
 
-	SaEvent		ev;
+	SaEvent		ev;			/* every string field is set below; copy_event() copies no further */
 	uint16		nulls = 0;
 
-	memset(&ev, 0, sizeof(ev));
 	ev.dboid = f->dboid;
 	ev.event_time = f->event_time;
 	ev.backend_pid = f->backend_pid;
@@ -351,13 +394,28 @@ sa_event_enqueue(const SaEventFields *f)
 	queue_lost(1);
 	EventSlot  *s = free_slot();
 
+	/*
+	 * A session's own events wait a little for room rather than be lost: the
+	 * worker is woken, and the session sleeps while it writes.
+	 */
+	for (int waited = 0; s == nullptr && waited < f->wait_ms; waited++)
+	{
+		wake_for(ev.dboid);
+		LWLockRelease(eq->lock);
+		pg_usleep(1000L);
+		LWLockAcquire(eq->lock, LW_EXCLUSIVE);
+		queue_lost(1);
+		s = free_slot();
+	}
+
 	if (s != nullptr)
 	{
-		memset(s, 0, sizeof(*s));
 		s->in_use = true;
+		s->attempts = 0;
+		s->claimed_by = 0;
 		s->order = eq->next_order++;
 		s->nulls = nulls;
-		s->ev = ev;
+		copy_event(&s->ev, &ev);
 		queued = true;
 	}
 	bool		warn = !queued && count_lost(&ev);
@@ -402,6 +460,7 @@ sa_event_enqueue_session(const char *operation, const char *schema, const char *
 	f.table_name = table;
 	f.column_name = column;
 	f.new_value = new_value;
+	f.wait_ms = SA_EVENT_WAIT_MS;
 	return sa_event_enqueue(&f);
 }
 
@@ -912,23 +971,31 @@ struct Claimed
 	SaEvent		ev;
 };
 
-int
-cmp_claimed(const void *a, const void *b)
-{
-	uint64		x = ((const Claimed *) a)->order;
-	uint64		y = ((const Claimed *) b)->order;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
 /*
  * Claim up to SA_WORKER_BATCH of this database's events, in queue order
  * within the batch.  (Each entry carries its event's own time; the order of
  * entries in a chain is their commit order, as for every entry.)
  */
+/* A claimed slot, sorted as such: the events themselves are large. */
+struct Pick
+{
+	uint64		order;
+	int			index;
+};
+
+int
+cmp_pick(const void *a, const void *b)
+{
+	uint64		x = ((const Pick *) a)->order;
+	uint64		y = ((const Pick *) b)->order;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
 int
 claim_batch(Claimed *out)
 {
+	static Pick picks[SA_WORKER_BATCH];
 	int			n = 0;
 
 	LWLockAcquire(eq->lock, LW_EXCLUSIVE);
@@ -945,14 +1012,21 @@ claim_batch(Claimed *out)
 		}
 		s->claimed_by = MyProcPid;
 		s->attempts++;
-		out[n].index = i;
-		out[n].order = s->order;
-		out[n].nulls = s->nulls;
-		out[n].ev = s->ev;
+		picks[n].order = s->order;
+		picks[n].index = i;
 		n++;
 	}
+	qsort(picks, n, sizeof(Pick), cmp_pick);
+	for (int k = 0; k < n; k++)
+	{
+		const EventSlot *s = &eq->slots[picks[k].index];
+
+		out[k].index = picks[k].index;
+		out[k].order = s->order;
+		out[k].nulls = s->nulls;
+		copy_event(&out[k].ev, &s->ev);
+	}
 	LWLockRelease(eq->lock);
-	qsort(out, n, sizeof(Claimed), cmp_claimed);
 	return n;
 }
 
@@ -1040,6 +1114,26 @@ release_batch(const Claimed *batch, int n, Oid reroute)
 	LWLockRelease(eq->lock);
 }
 
+/*
+ * Let events accumulate before the next batch (SA_WORKER_GATHER_MS).  The
+ * latch is left set meanwhile, so that enqueuers setting it again cost no
+ * signal.
+ */
+void
+gather(void)
+{
+	volatile uint64 *queued = &eq->next_order;	/* read without the lock: only a hint */
+	uint64		start = *queued;
+
+	for (int waited = 0; waited < SA_WORKER_GATHER_MS; waited += 2)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (*queued - start >= (uint64) (eq->capacity / 4 + 1))
+			return;
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 2L, PG_WAIT_EXTENSION);
+	}
+}
+
 void
 process_batch(const Claimed *batch, int n)
 {
@@ -1110,12 +1204,15 @@ sa_events_worker_main(Datum arg)
 		{
 			idle = 0;
 			process_batch(batch, n);
+			if (n < SA_WORKER_BATCH)
+				gather();
 			continue;
 		}
 		if (++idle > SA_WORKER_IDLE_EXIT)
 			proc_exit(0);		/* worker_detach hands anything new to the launcher */
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L,
-						 PG_WAIT_EXTENSION);
+		if (WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L,
+					  PG_WAIT_EXTENSION) & WL_LATCH_SET)
+			gather();
 	}
 }
 

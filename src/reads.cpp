@@ -24,6 +24,7 @@
 extern "C" {
 #include "postmaster/bgworker.h"
 #include "tcop/utility.h"
+#include "parser/parsetree.h"
 #include "utils/queryjumble.h"
 }
 
@@ -49,9 +50,57 @@ struct ReadTable
 };
 
 ReadTargets targets = {false, InvalidOid, {InvalidOid, InvalidOid, InvalidOid}, nullptr};
-bool		log_reads = false;	/* sensitive_audit.log_reads */
+
+/*
+ * What an entry says of a relation read, kept per backend so that a read
+ * costs no catalog lookup: its names, and the JSON list of the columns the
+ * last statement reading it read.  Emptied with the targets.
+ */
+struct RelNames
+{
+	Oid			relid;
+	char		schema[NAMEDATALEN];
+	char		table[NAMEDATALEN];
+	Bitmapset  *cols;			/* in CacheMemoryContext */
+	char	   *json;			/* the columns of cols, in CacheMemoryContext */
+};
+
+HTAB	   *rel_names = nullptr;
+
+/* The names of the roles that read last (cleared when any role changes). */
+struct RoleName
+{
+	Oid			roleid;
+	char		name[NAMEDATALEN];
+};
+
+RoleName	role_names[2];
+bool		log_reads = true;	/* sensitive_audit.log_reads */
 bool		callbacks_registered = false;
 int			nesting = 0;		/* a READ entry written from inside the hook */
+
+/*
+ * Statements loading rows into the log (a restore's COPY or INSERT), of
+ * which the log's own triggers' lookups are part, not reads of anyone's:
+ * while one runs, nothing is recorded.  Emptied by any (sub)transaction
+ * abort, which may leave a statement that never ended.
+ */
+List	   *loaders = NIL;		/* of QueryDesc or PlannedStmt pointers, in TopMemoryContext */
+
+void
+loader_push(const void *owner)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	loaders = lappend(loaders, (void *) owner);
+	MemoryContextSwitchTo(old);
+}
+
+void
+loader_pop(const void *owner)
+{
+	loaders = list_delete_ptr(loaders, (void *) owner);
+}
 
 void
 invalidate_targets(Datum arg, Oid relid)
@@ -66,6 +115,46 @@ invalidate_targets_nsp(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 void
+invalidate_roles(Datum arg, int cacheid, uint32 hashvalue)
+{
+	memset(role_names, 0, sizeof(role_names));
+}
+
+void
+free_rel_names(void)
+{
+	if (rel_names == nullptr)
+		return;
+
+	HASH_SEQ_STATUS status;
+	RelNames   *n;
+
+	hash_seq_init(&status, rel_names);
+	while ((n = (RelNames *) hash_seq_search(&status)) != nullptr)
+	{
+		bms_free(n->cols);
+		if (n->json != nullptr)
+			pfree(n->json);
+	}
+	hash_destroy(rel_names);
+	rel_names = nullptr;
+}
+
+/* A role's name, from the little cache when it is there. */
+const char *
+role_name(Oid roleid, int which)
+{
+	RoleName   *r = &role_names[which];
+
+	if (r->roleid != roleid || !OidIsValid(roleid))
+	{
+		strlcpy(r->name, GetUserNameFromId(roleid, false), sizeof(r->name));
+		r->roleid = roleid;
+	}
+	return r->name;
+}
+
+void
 load_targets(void)
 {
 	if (targets.valid && targets.db == MyDatabaseId)
@@ -74,8 +163,10 @@ load_targets(void)
 	{
 		CacheRegisterRelcacheCallback(invalidate_targets, (Datum) 0);
 		CacheRegisterSyscacheCallback(NAMESPACEOID, invalidate_targets_nsp, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, invalidate_roles, (Datum) 0);
 		callbacks_registered = true;
 	}
+	free_rel_names();
 	if (targets.tables != nullptr)
 	{
 		HASH_SEQ_STATUS status;
@@ -211,53 +302,116 @@ struct InflightRead
 {
 	const void *owner;			/* the QueryDesc or PlannedStmt that reads */
 	SubTransactionId subxact;
-	char	   *schema;
-	char	   *table;
-	char	   *columns;		/* JSON array */
+	const char *schema;			/* these point into text[] */
+	const char *table;
+	const char *columns;		/* JSON array */
+	const char *session_role;
+	const char *effective_role;
+	const char *application;
+	const char *client_addr;	/* or NULL */
 	int64		query_id;
-	char	   *session_role;
-	char	   *effective_role;
-	char	   *application;
-	char	   *client_addr;
 	TimestampTz started;
+	char		text[FLEXIBLE_ARRAY_MEMBER];
 };
 
 List	   *inflight = NIL;		/* of InflightRead *, in TopMemoryContext */
 
-char *
-top_strdup(const char *s)
+/* The cached names of relid and the JSON list of cols, looked up only when they change. */
+RelNames *
+rel_names_for(Oid relid, const Bitmapset *cols)
 {
-	return s ? MemoryContextStrdup(TopMemoryContext, s) : nullptr;
+	if (rel_names == nullptr)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(RelNames);
+		ctl.hcxt = CacheMemoryContext;
+		rel_names = hash_create("sensitive_audit read names", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	bool		found;
+	RelNames   *n = (RelNames *) hash_search(rel_names, &relid, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		const char *schema = get_namespace_name(get_rel_namespace(relid));
+		const char *table = get_rel_name(relid);
+
+		n->cols = nullptr;
+		n->json = nullptr;
+		if (schema == nullptr || table == nullptr)
+		{
+			hash_search(rel_names, &relid, HASH_REMOVE, nullptr);
+			return nullptr;
+		}
+		strlcpy(n->schema, schema, sizeof(n->schema));
+		strlcpy(n->table, table, sizeof(n->table));
+	}
+	if (n->json == nullptr || !bms_equal(n->cols, cols))
+	{
+		StringInfoData s;
+
+		initStringInfo(&s);
+		append_columns(&s, relid, cols);
+
+		MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
+
+		bms_free(n->cols);
+		if (n->json != nullptr)
+			pfree(n->json);
+		n->cols = bms_copy(cols);
+		n->json = pstrdup(s.data);
+		MemoryContextSwitchTo(old);
+		pfree(s.data);
+	}
+	return n;
 }
 
 void
 start_read(const void *owner, Oid relid, const Bitmapset *cols, int64 query_id)
 {
-	const char *schema = get_namespace_name(get_rel_namespace(relid));
-	const char *table = get_rel_name(relid);
+	RelNames   *n = rel_names_for(relid, cols);
 
-	if (schema == nullptr || table == nullptr)
+	if (n == nullptr)
 		return;
 
-	StringInfoData s;
+	const char *parts[] = {n->schema, n->table, n->json, role_name(GetSessionUserId(), 0),
+		role_name(GetUserId(), 1), application_name ? application_name : "", sa_client_addr()};
+	size_t		lens[lengthof(parts)];
+	size_t		total = 0;
 
-	initStringInfo(&s);
-	append_columns(&s, relid, cols);
+	for (size_t i = 0; i < lengthof(parts); i++)
+	{
+		lens[i] = parts[i] ? strlen(parts[i]) + 1 : 0;
+		total += lens[i];
+	}
 
-	InflightRead *r = (InflightRead *) MemoryContextAllocZero(TopMemoryContext, sizeof(InflightRead));
+	/* one allocation for the read and its text */
+	InflightRead *r = (InflightRead *) MemoryContextAlloc(TopMemoryContext,
+														   offsetof(InflightRead, text) + total);
+	const char *copies[lengthof(parts)];
+	char	   *p = r->text;
 
+	for (size_t i = 0; i < lengthof(parts); i++)
+	{
+		copies[i] = parts[i] ? p : nullptr;
+		if (parts[i] != nullptr)
+			memcpy(p, parts[i], lens[i]);
+		p += lens[i];
+	}
 	r->owner = owner;
 	r->subxact = GetCurrentSubTransactionId();
-	r->schema = top_strdup(schema);
-	r->table = top_strdup(table);
-	r->columns = top_strdup(s.data);
+	r->schema = copies[0];
+	r->table = copies[1];
+	r->columns = copies[2];
+	r->session_role = copies[3];
+	r->effective_role = copies[4];
+	r->application = copies[5];
+	r->client_addr = copies[6];
 	r->query_id = query_id;
-	r->session_role = top_strdup(GetUserNameFromId(GetSessionUserId(), false));
-	r->effective_role = top_strdup(GetUserNameFromId(GetUserId(), false));
-	r->application = top_strdup(application_name ? application_name : "");
-	r->client_addr = top_strdup(sa_client_addr());
 	r->started = GetCurrentTimestamp();
-	pfree(s.data);
 
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
@@ -268,12 +422,6 @@ start_read(const void *owner, Oid relid, const Bitmapset *cols, int64 query_id)
 void
 free_read(InflightRead *r)
 {
-	char	   *fields[] = {r->schema, r->table, r->columns, r->session_role, r->effective_role,
-		r->application, r->client_addr};
-
-	for (char *f : fields)
-		if (f != nullptr)
-			pfree(f);
 	pfree(r);
 }
 
@@ -314,6 +462,7 @@ write_read(InflightRead *r, int64 rows, bool in_xact)
 	f.table_schema = r->schema;
 	f.table_name = r->table;
 	f.new_value = json;
+	f.wait_ms = SA_EVENT_WAIT_MS;
 	if (sa_events_available() && !RecoveryInProgress() && sa_event_enqueue(&f))
 		return;
 
@@ -397,6 +546,12 @@ reads_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 		nesting = 0;
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_COMMIT
+		|| event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE)
+	{
+		list_free(loaders);
+		loaders = NIL;
+	}
 	if (inflight == NIL)
 		return;
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
@@ -413,17 +568,45 @@ reads_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					   SubTransactionId parentSubid, void *arg)
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
 		nesting = 0;
+		list_free(loaders);
+		loaders = NIL;
+	}
 	if (event == SUBXACT_EVENT_ABORT_SUB && inflight != NIL)
 		abort_reads(mySubid);
 }
 
-/* Does this backend's reading count at all? */
+/*
+ * Does this backend's reading count at all?  Not the extension's own
+ * (nesting), not while rows are loaded into the log (loaders), and not
+ * PostgreSQL's own referential-integrity checks (InNoForceRLSOperation(),
+ * set only by them).
+ */
 bool
 reads_audited_here(void)
 {
-	return nesting == 0 && MyBackendType == B_BACKEND && IsTransactionState() && !creating_extension
-		&& OidIsValid(MyDatabaseId);
+	return nesting == 0 && loaders == NIL && MyBackendType == B_BACKEND && IsTransactionState()
+		&& !creating_extension && !InNoForceRLSOperation() && OidIsValid(MyDatabaseId);
+}
+
+/* Does this statement write rows into one of the log's relations? */
+bool
+loads_log(const PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->commandType != CMD_INSERT)
+		return false;
+	load_targets();
+	foreach(lc, stmt->resultRelations)
+	{
+		RangeTblEntry *rte = rt_fetch(lfirst_int(lc), stmt->rtable);
+
+		if (is_log_relation(rte->relid))
+			return true;
+	}
+	return false;
 }
 
 void
@@ -483,12 +666,19 @@ reads_executor_start(QueryDesc *queryDesc, int eflags)
 		standard_ExecutorStart(queryDesc, eflags);
 	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && reads_audited_here() && queryDesc->plannedstmt != nullptr
 		&& queryDesc->plannedstmt->commandType != CMD_UTILITY)
-		check_rtable(queryDesc, queryDesc->plannedstmt->rtable, (int64) queryDesc->plannedstmt->queryId);
+	{
+		if (loads_log(queryDesc->plannedstmt))
+			loader_push(queryDesc);
+		else
+			check_rtable(queryDesc, queryDesc->plannedstmt->rtable, (int64) queryDesc->plannedstmt->queryId);
+	}
 }
 
 void
 reads_executor_end(QueryDesc *queryDesc)
 {
+	if (loaders != NIL)
+		loader_pop(queryDesc);
 	if (inflight != NIL)
 		finish_reads(queryDesc, queryDesc->estate ? queryDesc->estate->es_processed : 0);
 	if (prev_executor_end)
@@ -506,6 +696,18 @@ reads_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 	Node	   *parsetree = pstmt->utilityStmt;
 	Oid			copied = InvalidOid;
 	Bitmapset  *cols = nullptr;
+	bool		loading = false;
+
+	if (IsA(parsetree, CopyStmt) && ((CopyStmt *) parsetree)->is_from
+		&& ((CopyStmt *) parsetree)->relation != nullptr && reads_audited_here())
+	{
+		Oid			into = RangeVarGetRelid(((CopyStmt *) parsetree)->relation, NoLock, true);
+
+		load_targets();
+		loading = OidIsValid(into) && is_log_relation(into);
+	}
+	if (loading)
+		loader_push(pstmt);
 
 	if (IsA(parsetree, CopyStmt) && !((CopyStmt *) parsetree)->is_from
 		&& ((CopyStmt *) parsetree)->relation != nullptr && reads_audited_here())
@@ -548,6 +750,8 @@ reads_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	if (OidIsValid(copied))
 		finish_reads(pstmt, qc ? qc->nprocessed : 0);
+	if (loading)
+		loader_pop(pstmt);
 }
 
 }								/* namespace */
@@ -557,9 +761,9 @@ sa_reads_init(void)
 {
 	DefineCustomBoolVariable("sensitive_audit.log_reads",
 							 "Records every statement that reads the audit log as a READ entry.",
-							 "Each read then adds to the log; only a superuser may change it.",
+							 "On by default; only a superuser may turn it off.",
 							 &log_reads,
-							 false,
+							 true,
 							 PGC_SUSET,
 							 0,
 							 nullptr, nullptr, nullptr);

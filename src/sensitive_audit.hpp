@@ -359,7 +359,11 @@ struct SaEventFields
 	const char *table_name;
 	const char *column_name;
 	const char *new_value;
+	int			wait_ms;		/* how long to wait for room in a full queue */
 };
+
+/* How long a session's own events (READ, DENIED) wait for room in a full queue. */
+#define SA_EVENT_WAIT_MS 1000
 
 extern int	sa_event_queue_size;
 extern char *sa_events_database;

@@ -211,6 +211,8 @@ RESET client_min_messages;
 CREATE ROLE regress_sa14_heir;
 CREATE DATABASE sa14_fresh;
 \c sa14_fresh
+-- (reading the log would begin it: a READ entry)
+SET sensitive_audit.log_reads = off;
 CREATE EXTENSION sensitive_audit;
 CREATE TABLE public.t (id int);
 ALTER TABLE public.t OWNER TO regress_sa14_heir;

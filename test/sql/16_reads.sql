@@ -27,9 +27,9 @@ BEGIN
 	RETURN false;
 END $$;
 
--- reads of the log are recorded once sensitive_audit.log_reads is on (postgresql.conf, or
--- ALTER ROLE ... SET by a superuser); here, for the auditor's session
-SET sensitive_audit.log_reads = on;
+-- reads of the log are recorded unless a superuser turns sensitive_audit.log_reads off: it
+-- is on as the server starts
+SELECT setting, boot_val, context FROM pg_catalog.pg_settings WHERE name = 'sensitive_audit.log_reads';
 -- reads of the log by an auditor: through the view, one entry for the view
 SET ROLE regress_rd_auditor;
 SELECT count(*) >= 0 AS counted FROM sensitive_audit.log;

@@ -21,6 +21,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use Time::HiRes qw(usleep);
 
 # No restore below may rely on a setting passed by the environment.
 delete $ENV{PGOPTIONS};
@@ -30,7 +31,10 @@ delete $ENV{PGOPTIONS};
 # history written under one session's (unusual) settings.
 my $src = PostgreSQL::Test::Cluster->new('source');
 $src->init;
-$src->append_conf('postgresql.conf', "sensitive_audit.chains = 4\n");
+# Reads of the log are recorded by default (READ entries); the comparisons
+# below read both sides many times, so they run with it off, and section (f)
+# dumps and restores with it on.
+$src->append_conf('postgresql.conf', "sensitive_audit.chains = 4\nsensitive_audit.log_reads = off\n");
 $src->start;
 
 $src->safe_psql('postgres', 'CREATE DATABASE app');
@@ -264,6 +268,7 @@ $dst->append_conf(
 	'postgresql.conf', q{
 shared_preload_libraries = 'sensitive_audit'
 sensitive_audit.chains = 7
+sensitive_audit.log_reads = off
 });
 $dst->start;
 
@@ -632,6 +637,7 @@ $fresh->init(extra => [ '-U', 'boot' ]);
 $fresh->append_conf(
 	'postgresql.conf', q{
 sensitive_audit.chains = 2
+sensitive_audit.log_reads = off
 timezone = 'Asia/Kathmandu'
 datestyle = 'Postgres, MDY'
 intervalstyle = 'iso_8601'
@@ -647,6 +653,61 @@ $fresh->start;
 	is($fresh->safe_psql('app', 'SHOW TimeZone'), 'Asia/Kathmandu', 'dumpall: the fresh cluster runs under other settings');
 	check_restored($fresh, 'app', 'dumpall', 'psql', 'boot');
 }
+
+# ---------------------------------------------------------------------------
+# (f) Reads recorded, as by default: pg_dump's reads of the log are READ
+# entries of the database it dumps, and a restore records none of its own
+# loading (the lookups of the log's own triggers and of PostgreSQL's checks
+# while rows are loaded into the log are nobody's reads).
+$dst->safe_psql('postgres', 'ALTER SYSTEM SET sensitive_audit.log_reads = on');
+$dst->reload;
+$dst->safe_psql('postgres', 'CREATE DATABASE readsrc');
+$dst->safe_psql('postgres', 'CREATE DATABASE readdst');
+$dst->safe_psql(
+	'readsrc', q{
+CREATE EXTENSION sensitive_audit;
+CREATE TABLE public.accounts (id int PRIMARY KEY, iban text);
+SELECT sensitive_audit.tag('public.accounts', 'iban');
+INSERT INTO public.accounts SELECT g, 'DE' || g FROM generate_series(1, 40) g;
+UPDATE public.accounts SET iban = iban || 'x' WHERE id <= 10;
+});
+# the READ entries of the log's relations by a session, once the worker has written them
+my $reads_sql = q{SET sensitive_audit.log_reads = off;
+	SELECT string_agg(DISTINCT e.table_name, ',' ORDER BY e.table_name)
+	  FROM sensitive_audit.log e
+	 WHERE e.operation = 'READ' AND e.table_schema = 'sensitive_audit' AND e.application_name = };
+my $entries_before = $dst->safe_psql('readsrc',
+	"SET sensitive_audit.log_reads = off; SELECT count(*) FROM sensitive_audit.log_entries");
+my $readdump = $dst->basedir . '/reads.dump';
+{
+	my ($rc, $out, $err) = run_client('pg_dump', '-Fc', '-f', $readdump, '-d', $dst->connstr('readsrc'));
+	is($rc, 0, 'reads on: pg_dump -Fc succeeds');
+}
+my $dumped = '';
+for (1 .. 100)
+{
+	$dumped = $dst->safe_psql('readsrc', $reads_sql . q{'pg_dump'});
+	last if $dumped eq 'erasable_values,log_contexts,log_entries';
+	usleep(100_000);
+}
+is($dumped, 'erasable_values,log_contexts,log_entries',
+	"reads on: pg_dump's COPY of each of the log's tables is a READ entry of the dumped database");
+{
+	my ($rc, $out, $err) = run_client('pg_restore', '-d', $dst->connstr('readdst'), $readdump);
+	is($rc, 0, 'reads on: pg_restore into an empty database succeeds');
+	unlike($err, qr/ERROR/, 'reads on: ... without any error');
+}
+sleep 2;	# time for the worker to write anything the restore queued
+is($dst->safe_psql('readdst', $reads_sql . q{'pg_restore'}), '',
+	'reads on: the restore recorded no reads of its own loading');
+is( $dst->safe_psql(
+		'readdst', q{SET sensitive_audit.log_reads = off;
+	SELECT count(*) FILTER (WHERE operation <> 'RESTORE') || '/' || count(*) FILTER (WHERE operation = 'RESTORE')
+	  FROM sensitive_audit.log}),
+	"$entries_before/1",
+	'reads on: the restored log holds the entries dumped and one RESTORE entry');
+is($dst->safe_psql('readdst', 'SELECT bool_and(ok) FROM sensitive_audit.verify()'),
+	't', 'reads on: the restored log verifies');
 
 $src->stop;
 $dst->stop;
