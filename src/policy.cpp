@@ -62,6 +62,8 @@ struct RateKey
 	NameData	column;
 };
 
+static_assert(sizeof(RateKey) <= sizeof(((SaPolicy *) nullptr)->rate_key), "SaPolicy::rate_key holds a RateKey");
+
 struct RateCounter
 {
 	RateKey		key;
@@ -108,7 +110,7 @@ policy_shmem_startup(void)
  * hours).
  */
 int64
-count_rows_per_hour(const RateKey *key, int64 n)
+count_rows_per_hour(const RateKey *key, uint32 hash, int64 n)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	int64		hour = now / USECS_PER_HOUR;
@@ -119,13 +121,13 @@ count_rows_per_hour(const RateKey *key, int64 n)
 	/* the common case: the counter exists, and only its own spinlock is taken exclusively */
 	LWLockAcquire(rates_lock, LW_SHARED);
 
-	RateCounter *c = (RateCounter *) hash_search(rates, key, HASH_FIND, nullptr);
+	RateCounter *c = (RateCounter *) hash_search_with_hash_value(rates, key, hash, HASH_FIND, nullptr);
 
 	if (c == nullptr)
 	{
 		LWLockRelease(rates_lock);
 		LWLockAcquire(rates_lock, LW_EXCLUSIVE);
-		c = (RateCounter *) hash_search(rates, key, HASH_ENTER_NULL, &found);
+		c = (RateCounter *) hash_search_with_hash_value(rates, key, hash, HASH_ENTER_NULL, &found);
 		if (c == nullptr)
 		{
 			/* make room: counters idle for two hours count nothing any more */
@@ -136,7 +138,7 @@ count_rows_per_hour(const RateKey *key, int64 n)
 			while ((old = (RateCounter *) hash_seq_search(&status)) != nullptr)
 				if (old->hour < hour - 1)
 					hash_search(rates, &old->key, HASH_REMOVE, nullptr);
-			c = (RateCounter *) hash_search(rates, key, HASH_ENTER_NULL, &found);
+			c = (RateCounter *) hash_search_with_hash_value(rates, key, hash, HASH_ENTER_NULL, &found);
 			if (c == nullptr)
 			{
 				LWLockRelease(rates_lock);
@@ -187,7 +189,7 @@ void		policy_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 									SubTransactionId parentSubid, void *arg);
 
 StatementCount *
-statement_count(const SaPolicy *p)
+statement_count(SaPolicy *p)
 {
 	if (statement_counts == nullptr)
 	{
@@ -202,14 +204,21 @@ statement_count(const SaPolicy *p)
 		RegisterSubXactCallback(policy_subxact_callback, nullptr);
 	}
 
-	StatementKey key;
-	bool		found;
+	/* the entry stays where it is: entries of statement_counts are never removed */
+	StatementCount *c = (StatementCount *) p->statement_count;
+	bool		found = true;
 
-	memset(&key, 0, sizeof(key));
-	key.tbl = p->tbl;
-	namestrcpy(&key.column, p->column);
+	if (c == nullptr)
+	{
+		StatementKey key;
 
-	StatementCount *c = (StatementCount *) hash_search(statement_counts, &key, HASH_ENTER, &found);
+		memset(&key, 0, sizeof(key));
+		key.tbl = p->tbl;
+		namestrcpy(&key.column, p->column);
+		c = (StatementCount *) hash_search(statement_counts, &key, HASH_ENTER, &found);
+		p->statement_count = c;
+	}
+
 	TimestampTz stmt = GetCurrentStatementStartTimestamp();
 
 	/*
@@ -483,7 +492,7 @@ sa_policy_load(Oid tbl, const char *column)
  * BASELINE or ATTACH records an owner makes).
  */
 void
-sa_policy_check(const SaPolicy *p, const SaPolicyRow *row)
+sa_policy_check(SaPolicy *p, const SaPolicyRow *row)
 {
 	StatementCount *sc = statement_count(p);
 
@@ -511,15 +520,20 @@ sa_policy_check(const SaPolicy *p, const SaPolicyRow *row)
 							p->column, row->schema, row->table),
 					 errhint("Add sensitive_audit to shared_preload_libraries and restart.")));
 
-		RateKey		key;
+		RateKey    *key = (RateKey *) p->rate_key;
 
-		memset(&key, 0, sizeof(key));
-		key.db = MyDatabaseId;
-		key.tbl = p->tbl;
-		key.role = GetUserId();
-		namestrcpy(&key.column, p->column);
+		if (p->rate_role != GetUserId() || !OidIsValid(p->rate_role))
+		{
+			memset(key, 0, sizeof(*key));
+			key->db = MyDatabaseId;
+			key->tbl = p->tbl;
+			key->role = GetUserId();
+			namestrcpy(&key->column, p->column);
+			p->rate_role = key->role;
+			p->rate_hash = get_hash_value(rates, key);
+		}
 
-		int64		rows = count_rows_per_hour(&key, 1);
+		int64		rows = count_rows_per_hour(key, p->rate_hash, 1);
 
 		if (rows < 0)
 			ereport(ERROR,

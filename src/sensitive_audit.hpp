@@ -281,6 +281,11 @@ struct SaPolicy
 	int64		max_rows_per_statement; /* 0: none */
 	int64		max_rows_per_hour;	/* 0: none */
 	bool		block;			/* else alert */
+	/* found on first use, then kept (policy.cpp): the row counts' lookups */
+	void	   *statement_count;	/* this backend's count for the column */
+	Oid			rate_role;		/* the role rate_key was made for */
+	uint32		rate_hash;		/* and its hash */
+	alignas(Oid) char rate_key[sizeof(Oid) * 3 + NAMEDATALEN];
 };
 
 /* The row a checked change is to. */
@@ -296,7 +301,7 @@ struct SaPolicyRow
 extern void sa_policy_init(void);
 extern bool sa_policy_rates_available(void);
 extern SaPolicy *sa_policy_load(Oid tbl, const char *column);
-extern void sa_policy_check(const SaPolicy *p, const SaPolicyRow *row);
+extern void sa_policy_check(SaPolicy *p, const SaPolicyRow *row);
 extern void sa_policy_forget(Oid tbl, const char *col);
 extern void sa_policy_copy(Oid from, Oid to);
 extern void sa_check_tagged_column(Oid tbl, const char *col, const char *what, bool must_own);
