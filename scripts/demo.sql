@@ -48,10 +48,11 @@ UPDATE public.patients SET ssn = '123-45-0000' WHERE id = 1;
 \echo
 \echo '-- UPDATE of an untagged column only: no entry'
 \set ECHO none
-SELECT count(*) AS entries_before FROM sensitive_audit.log \gset
+SELECT count(*) FILTER (WHERE operation <> 'READ') AS entries_before FROM sensitive_audit.log \gset
 \set ECHO queries
 UPDATE public.patients SET balance = balance + 25 WHERE id = 2;
-SELECT :entries_before AS entries_before, count(*) AS entries_after FROM sensitive_audit.log;
+SELECT :entries_before AS entries_before, count(*) FILTER (WHERE operation <> 'READ') AS entries_after
+  FROM sensitive_audit.log;
 
 \echo
 \echo '-- DELETE: the tagged values of the removed row are kept'
@@ -60,12 +61,13 @@ DELETE FROM public.patients WHERE id = 3;
 \echo
 \echo '-- A rolled-back transaction leaves nothing behind'
 \set ECHO none
-SELECT count(*) AS entries_before FROM sensitive_audit.log \gset
+SELECT count(*) FILTER (WHERE operation <> 'READ') AS entries_before FROM sensitive_audit.log \gset
 \set ECHO queries
 BEGIN;
 UPDATE public.patients SET diagnosis = 'asthma, severe' WHERE id = 2;
 ROLLBACK;
-SELECT :entries_before AS entries_before, count(*) AS entries_after FROM sensitive_audit.log;
+SELECT :entries_before AS entries_before, count(*) FILTER (WHERE operation <> 'READ') AS entries_after
+  FROM sensitive_audit.log;
 
 \echo
 \echo '-- COPY FROM STDIN is captured like INSERT'
@@ -93,10 +95,16 @@ SELECT * FROM sensitive_audit.verify();
 SELECT sensitive_audit.verify_or_raise() AS entries_verified;
 
 \echo
+\echo '==== 5b. Who read the log: every statement that read it is a READ entry (the event worker writes it)'
+SELECT pg_sleep(1.5) AS a_moment_for_the_worker \gset
+SELECT effective_role, table_name, new_value::jsonb - 'query_id' AS read
+  FROM sensitive_audit.log WHERE operation = 'READ' ORDER BY event_time DESC LIMIT 3;
+
+\echo
 \echo '==== 6. The log is insert-only: UPDATE, DELETE and TRUNCATE are refused, even for a superuser'
 SELECT current_user AS who, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user;
 \set ECHO none
-SELECT count(*) AS entries_before FROM sensitive_audit.log \gset
+SELECT count(*) FILTER (WHERE operation <> 'READ') AS entries_before FROM sensitive_audit.log \gset
 \set ECHO queries
 \set ON_ERROR_STOP 0
 UPDATE sensitive_audit.log SET new_value = '000-00-0000'
@@ -106,7 +114,7 @@ DELETE FROM sensitive_audit.log_entries;
 TRUNCATE sensitive_audit.log_entries;
 \set ON_ERROR_STOP 1
 \set ECHO none
-SELECT count(*) = :entries_before AS log_unchanged FROM sensitive_audit.log \gset
+SELECT count(*) FILTER (WHERE operation <> 'READ') = :entries_before AS log_unchanged FROM sensitive_audit.log \gset
 \if :log_unchanged
 \else
 DO $$ BEGIN RAISE EXCEPTION 'demo check failed: the log changed although every change was refused'; END $$;
