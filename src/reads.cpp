@@ -610,7 +610,7 @@ loads_log(const PlannedStmt *stmt)
 }
 
 void
-check_rtable(const void *owner, List *rtable, int64 query_id)
+check_rtable(const void *owner, List *rtable, List *result_rels, int64 query_id)
 {
 	ListCell   *lc;
 
@@ -636,7 +636,12 @@ check_rtable(const void *owner, List *rtable, int64 query_id)
 			continue;
 		if (is_log_relation(rte->relid))
 		{
-			if (!log_reads)
+			/*
+			 * Not the relation an UPDATE or DELETE changes (its WHERE
+			 * reads it): only the extension's own bookkeeping may change
+			 * the log's relations, as when it erases a kept value.
+			 */
+			if (!log_reads || list_member_int(result_rels, foreach_current_index(lc) + 1))
 				continue;
 			/* the view's own tables, expanded into the query, are checked as its owner */
 			if (!(through_view && rte->relid != targets.log_relids[0] && OidIsValid(rte->checkAsUser)))
@@ -670,7 +675,8 @@ reads_executor_start(QueryDesc *queryDesc, int eflags)
 		if (loads_log(queryDesc->plannedstmt))
 			loader_push(queryDesc);
 		else
-			check_rtable(queryDesc, queryDesc->plannedstmt->rtable, (int64) queryDesc->plannedstmt->queryId);
+			check_rtable(queryDesc, queryDesc->plannedstmt->rtable, queryDesc->plannedstmt->resultRelations,
+						 (int64) queryDesc->plannedstmt->queryId);
 	}
 }
 
