@@ -1258,13 +1258,19 @@ sensitive_audit_log_guard(PG_FUNCTION_ARGS)
 			/*
 			 * log_contexts loads while log_entries is empty, or after it
 			 * when a parallel restore loaded log_entries first: then it
-			 * holds only the context of that RESTORE entry.
+			 * holds only the context of that RESTORE entry.  A share lock
+			 * on log_entries, kept until this load commits, orders the two
+			 * loads of a parallel restore: this one waits for a load of
+			 * log_entries under way, whose RESTORE entry may store a
+			 * context this one holds too (the log's trigger then skips the
+			 * copy, once it is committed), and one that starts later waits
+			 * for this one (and then finds the context stored).
 			 */
-			Relation	entries = open_storage(SA_ENTRIES, AccessShareLock);
+			Relation	entries = open_storage(SA_ENTRIES, ShareLock);
 
 			empty = entries == nullptr || !sa_has_rows(entries) || !has_contexts_but_restores(rel);
 			if (entries != nullptr)
-				table_close(entries, AccessShareLock);
+				table_close(entries, NoLock);
 		}
 		else if (owner)
 			empty = !sa_has_rows(rel);

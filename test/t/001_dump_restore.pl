@@ -507,6 +507,41 @@ SELECT chain, seq, encode(hash, 'hex') FROM sensitive_audit.log
 	is($dst->safe_psql('again',
 			q{SELECT count(*) FILTER (WHERE NOT ok) || '/' || sum(entries) FROM sensitive_audit.verify()}),
 		'0/' . ($dst_total + 1), 'again: every chain verifies');
+
+	# The race a parallel restore of it can run into, ordered by hand: the
+	# load of log_entries commits slowly, its RESTORE entry's context (the
+	# one the dump holds too, from the first restore) stored but not yet
+	# committed, when the load of log_contexts starts.  That load waits for
+	# it and then skips its copy of the context, rather than fail on the key.
+	create_database($dst, 'again2');
+	my ($prc) = run_client('pg_restore', '--section=pre-data', '-d', $dst->connstr('again2'), $again_dump);
+	is($prc, 0, 'again, by hand: the schema restored');
+	my %part;
+	for my $t (qw(log_entries log_contexts))
+	{
+		$part{$t} = "$dumps/again2.$t.sql";
+		my ($rc) = run_client('pg_restore', '--data-only', '-t', $t, '-f', $part{$t}, $again_dump);
+		is($rc, 0, "again, by hand: the data of $t extracted");
+	}
+	my ($a_out, $a_err) = ('', '');
+	my $slow = IPC::Run::start(
+		[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', 'SET sensitive_audit.test_link_delay = 3000',
+			'-f', $part{log_entries}, '-d', $dst->connstr('again2') . ' application_name=pg_restore' ],
+		'<', \undef, '>', \$a_out, '2>', \$a_err);
+	# until it sleeps in its commit, the context stored
+	$dst->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = 'again2' AND wait_event_type = 'Extension'})
+	  or diag 'the load of log_entries never reached its commit';
+	my ($brc, $b_out, $b_err) = run_client('psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', $part{log_contexts},
+		'-d', $dst->connstr('again2') . ' application_name=pg_restore');
+	my $slow_ok = $slow->finish;
+	note "the load of log_entries: $a_err";
+	ok($slow_ok, 'again, by hand: the load of log_entries commits');
+	is($brc, 0, 'again, by hand: the load of log_contexts meanwhile succeeds');
+	unlike($b_err, qr/ERROR/, 'again, by hand: ... without a duplicate key');
+	is($dst->safe_psql('again2',
+			q{SELECT count(*) FILTER (WHERE NOT ok) || '/' || sum(entries) FROM sensitive_audit.verify()}),
+		'0/' . ($dst_total + 1), 'again, by hand: every chain verifies');
 }
 
 # ---------------------------------------------------------------------------
