@@ -390,15 +390,18 @@ struct SavedEvent
 
 /*
  * Remember a loss of unknown count for the launcher to record: the earliest
- * such loss's time, and every database again.  Postmaster, no other process.
+ * such loss's time and reason, and every database again.  Postmaster, no
+ * other process.
  */
 void
 note_unknown_loss(const char *reason)
 {
 	if (eq->unknown_since == 0)
+	{
 		eq->unknown_since = GetCurrentTimestamp();
+		strlcpy(eq->unknown_reason, reason, sizeof(eq->unknown_reason));
+	}
 	eq->unknown_done = InvalidOid;
-	strlcpy(eq->unknown_reason, reason, sizeof(eq->unknown_reason));
 }
 
 int
@@ -506,7 +509,12 @@ save_queue(int code, Datum arg)
 		if (eq->lost[i].count > 0)
 			nlost++;
 	if (n == 0 && nlost == 0 && eq->unknown_since == 0)
+	{
+		/* a file there now was not written by a shutdown (a server file write): never load it */
+		if (access(QUEUE_FILE, F_OK) == 0)
+			(void) durable_unlink(QUEUE_FILE, LOG);
 		return;
+	}
 	if (!last_shutdown_clean())
 	{
 		ereport(LOG,
@@ -615,9 +623,12 @@ read_queue_file(FILE *f, uint64 *loaded, uint64 *overflow)
 	return nullptr;
 }
 
-/* Put back the queue a clean shutdown saved, if any, and remove the file. */
+/*
+ * Put back the queue a clean shutdown saved, if any, and remove the file.
+ * After a run that did not end in one, a file there was not written by it.
+ */
 void
-load_queue_file(bool standby)
+load_queue_file(bool standby, bool unclean)
 {
 	FILE	   *f = AllocateFile(QUEUE_FILE, PG_BINARY_R);
 
@@ -645,7 +656,8 @@ load_queue_file(bool standby)
 
 	uint64		loaded = 0;
 	uint64		overflow = 0;
-	const char *why = read_queue_file(f, &loaded, &overflow);
+	const char *why = unclean ? "the server's last run did not end in a clean shutdown, which alone writes it"
+		: read_queue_file(f, &loaded, &overflow);
 
 	FreeFile(f);
 	if (why != nullptr)
@@ -699,14 +711,16 @@ restore_queue(void)
 		|| access(RECOVERY_SIGNAL_FILE, F_OK) == 0;
 
 	/* a restored backup (backup_label) had no queue of its own */
-	if (!standby && access(BACKUP_LABEL_FILE, F_OK) != 0 && !last_shutdown_clean())
+	bool		unclean = !standby && access(BACKUP_LABEL_FILE, F_OK) != 0 && !last_shutdown_clean();
+
+	if (unclean)
 	{
 		note_unknown_loss("crash restart");
 		ereport(LOG,
 				(errmsg("sensitive_audit: the server was not shut down cleanly: the events queued before are lost"),
 				 errdetail("A LOST entry of unknown count will be written in each database.")));
 	}
-	load_queue_file(standby);
+	load_queue_file(standby, unclean);
 }
 
 }							/* namespace */

@@ -1,9 +1,11 @@
 # 016_event_restart.pl — the event queue across server restarts: events
 # still waiting at a clean shutdown are saved and written after the next
 # start (a smaller queue then counts what does not fit as LOST); a saved
-# queue from another build is refused with a LOG line and nothing of it is
-# loaded; a crash, which keeps nothing, leaves a LOST entry of unknown count
-# in every database with the extension, and in no other.
+# queue from another build, or a file no clean shutdown wrote, is refused
+# with a LOG line and nothing of it is loaded; a crash or an immediate
+# shutdown, which keep nothing, leave a LOST entry of unknown count in every
+# database with the extension, and in no other; a server starting as a
+# standby discards the file.
 use strict;
 use warnings;
 
@@ -14,7 +16,7 @@ use Test::More;
 my $wrong = 'Wrong-Pw-5127';
 
 my $node = PostgreSQL::Test::Cluster->new('event_restart');
-$node->init;
+$node->init(allows_streaming => 1);    # wal_level replica: it starts as a standby once
 $node->append_conf(
 	'postgresql.conf', q{
 shared_preload_libraries = 'sensitive_audit'
@@ -177,6 +179,14 @@ for my $case (
 	}
 }
 is(count_unknown('postgres', 'saved queue refused'), '2', 'postgres has one per refusal too');
+
+# a file written while the server runs (any role that may write server
+# files can) is never loaded: a clean shutdown with nothing queued removes it
+$node->safe_psql('postgres', qq{COPY (SELECT 'forged') TO '$queue_file'});
+ok(-f $queue_file, 'a file written by the server while it runs');
+$node->stop('fast');
+ok(!-e $queue_file, 'is removed by a clean shutdown that has nothing to save');
+$node->start;
 is(count_op('appdb', 'LOGIN FAILED'), '8', 'nothing of either file was loaded');
 
 # --- (c) a crash loses the queue, never silently -------------------------------
@@ -218,7 +228,13 @@ $node->stop('immediate');
 ok(!-e $queue_file, 'an immediate shutdown saves nothing');
 ok($node->log_contains(qr/2 queued events are not saved: the server did not shut down cleanly/, $log_start),
 	'and says so');
+# and after a run that did not end cleanly, a file found is not the shutdown's
+open my $forged, '>:raw', $queue_file or die "$queue_file: $!";
+print $forged 'forged';
+close $forged;
 $node->start;
+ok($node->log_contains(qr/refused: the server's last run did not end in a clean shutdown/, $log_start),
+	'a file found after a run that did not end cleanly is refused');
 release_worker();
 ok($node->poll_query_until('appdb', q{SELECT count(*) = 2 FROM sensitive_audit.log
   WHERE operation = 'LOST' AND new_value::jsonb->>'reason' = 'crash restart'}),
@@ -229,6 +245,28 @@ ok($node->poll_query_until('appdb',
 		q{SELECT count(*) = 9 FROM sensitive_audit.log WHERE operation = 'LOGIN FAILED'}),
 	'and events are written as before');
 is(count_unknown('postgres', 'crash restart'), '2', 'postgres has one per crash');
+
+# --- a standby does not replay the events saved by its primary --------------
+hold_worker();
+fail_login('appdb', 2);
+ok(worker_waits(), "appdb's worker waits before the last shutdown");
+$node->stop('fast');
+ok(-f $queue_file, 'the waiting events are saved');
+open my $signal, '>', $node->data_dir . '/standby.signal' or die "standby.signal: $!";
+close $signal;
+$log_start = -s $node->logfile;
+$node->start;
+ok($node->log_contains(qr/event queue file ".*" discarded: this server starts as a standby/, $log_start),
+	'a server starting as a standby discards the file with a LOG line');
+ok(!-e $queue_file, 'the file is gone');
+$node->stop('fast');
+unlink $node->data_dir . '/standby.signal' or die "standby.signal: $!";
+$node->start;
+release_worker();
+fail_login('appdb');
+ok($node->poll_query_until('appdb',
+		q{SELECT count(*) = 10 FROM sensitive_audit.log WHERE operation = 'LOGIN FAILED'}),
+	'started as a primary again, only the new event is written');
 
 for my $db ('appdb', 'postgres')
 {
