@@ -17,6 +17,9 @@
  *    counted per database, a WARNING goes to the server log when counting
  *    starts, and as soon as there is room a LOST event carrying the count
  *    (new_value) is queued in their place.
+ *  - A clean shutdown keeps the queue in a file the next start loads; a
+ *    crash keeps nothing and is recorded as a LOST entry of unknown count
+ *    in every database (see "Across restarts" below).
  *  - One worker can connect to one database only.  A static launcher,
  *    connected to no database (it reads only the shared catalog
  *    pg_database), resolves database names and starts one dynamic worker per
@@ -39,16 +42,21 @@ extern "C" {
 }
 
 extern "C" {
+#include "access/xlog.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_control.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
+#include "common/controldata_utils.h"
 #include "common/ip.h"
 #include "libpq/auth.h"
 #include "libpq/hba.h"
 #include "libpq/libpq-be.h"
 #include "pgstat.h"
+#include "port/pg_crc32c.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
@@ -91,6 +99,7 @@ struct EventSlot
 	int32		claimed_by;		/* pid of the worker writing it, or 0 */
 	uint64		order;			/* queue order */
 	SaEvent		ev;
+	bool		unknown_count;	/* a LOST of unknown count (see queue_unknown_losses) */
 };
 
 struct LostCount
@@ -117,6 +126,10 @@ struct EventQueue
 	int			free_hint;		/* where the search for a free slot starts */
 	LostCount	lost[SA_LOST_SLOTS];
 	DbWorker	workers[SA_MAX_DB_WORKERS];
+	/* a loss of unknown count (a crash restart), until the launcher records it */
+	TimestampTz unknown_since;	/* 0: none */
+	Oid			unknown_done;	/* databases up to this OID have their LOST */
+	char		unknown_reason[32];
 	EventSlot	slots[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -142,6 +155,9 @@ events_shmem_request(void)
 	RequestNamedLWLockTranche("sensitive_audit events", 1);
 }
 
+void		restore_queue(void);
+void		save_queue(int code, Datum arg);
+
 void
 events_shmem_startup(void)
 {
@@ -158,6 +174,13 @@ events_shmem_startup(void)
 		eq->lock = &(GetNamedLWLockTranche("sensitive_audit events"))->lock;
 	}
 	LWLockRelease(AddinShmemInitLock);
+	/* the postmaster (or a standalone backend): the queue across restarts */
+	if (!IsUnderPostmaster)
+	{
+		on_shmem_exit(save_queue, (Datum) 0);
+		if (!found)
+			restore_queue();
+	}
 }
 
 /* Copy a possibly-NULL string into a fixed field, cut at a character boundary. */
@@ -276,6 +299,32 @@ database_label(Oid dboid, const char *dbname)
 }
 
 /*
+ * Queue a LOST event of a database, with new_value `value`, in a free slot
+ * (the caller has seen that there is one).  Lock held exclusively.
+ */
+EventSlot *
+put_lost(Oid dboid, const char *dbname, TimestampTz when, const char *value)
+{
+	EventSlot  *s = free_slot();
+
+	memset(s, 0, sizeof(*s));
+	s->in_use = true;
+	s->order = eq->next_order++;
+	s->ev.dboid = dboid;
+	strlcpy(s->ev.dbname, dbname, sizeof(s->ev.dbname));
+	s->ev.event_time = when;
+	s->ev.backend_pid = 0;
+	strlcpy(s->ev.operation, "LOST", sizeof(s->ev.operation));
+	strlcpy(s->ev.new_value, value, sizeof(s->ev.new_value));
+	s->nulls = (1 << EB_TABLE_SCHEMA) | (1 << EB_TABLE_NAME) | (1 << EB_COLUMN_NAME)
+		| (1 << EB_CLIENT_ADDR);
+	/* the who-fields are the writing worker's own (see write_batch) */
+	s->ev.session_role[0] = '\0';
+	wake_for(dboid);
+	return s;
+}
+
+/*
  * Turn counted losses into LOST events while there is room, keeping `keep`
  * slots free for the caller.  Lock held exclusively.
  */
@@ -291,29 +340,44 @@ queue_lost(int keep)
 		if (free_slots() <= keep)
 			return;
 
-		EventSlot  *s = free_slot();
 		char		count[32];
 
-		memset(s, 0, sizeof(*s));
-		s->in_use = true;
-		s->order = eq->next_order++;
-		s->ev.dboid = l->dboid;
-		strlcpy(s->ev.dbname, l->dbname, sizeof(s->ev.dbname));
-		s->ev.event_time = l->first;
-		s->ev.backend_pid = 0;
-		strlcpy(s->ev.operation, "LOST", sizeof(s->ev.operation));
 		snprintf(count, sizeof(count), UINT64_FORMAT, l->count);
-		strlcpy(s->ev.new_value, count, sizeof(s->ev.new_value));
-		s->nulls = (1 << EB_TABLE_SCHEMA) | (1 << EB_TABLE_NAME) | (1 << EB_COLUMN_NAME)
-			| (1 << EB_CLIENT_ADDR);
-		/* the who-fields are the writing worker's own (see write_batch) */
-		s->ev.session_role[0] = '\0';
+		(void) put_lost(l->dboid, l->dbname, l->first, count);
 		ereport(LOG,
 				(errmsg("sensitive_audit: " UINT64_FORMAT " events lost for %s are recorded as one LOST entry",
 						l->count, database_label(l->dboid, l->dbname))));
-		wake_for(l->dboid);
 		memset(l, 0, sizeof(*l));
 	}
+}
+
+/*
+ * The counter of a database's lost events; *first says it was not counting
+ * yet, and now counts from `since`.  Lock held exclusively.
+ */
+LostCount *
+lost_counter(Oid dboid, const char *dbname, TimestampTz since, bool *first)
+{
+	LostCount  *l = nullptr;
+
+	*first = false;
+	for (int i = 0; i < SA_LOST_SLOTS && l == nullptr; i++)
+		if (eq->lost[i].count > 0 && eq->lost[i].dboid == dboid
+			&& strcmp(eq->lost[i].dbname, dbname) == 0)
+			l = &eq->lost[i];
+	for (int i = 0; i < SA_LOST_SLOTS && l == nullptr; i++)
+		if (eq->lost[i].count == 0)
+			l = &eq->lost[i];
+	if (l == nullptr)
+		l = &eq->lost[0];		/* every slot taken: count them with the first */
+	if (l->count == 0)
+	{
+		l->dboid = dboid;
+		strlcpy(l->dbname, dbname, sizeof(l->dbname));
+		l->first = since;
+		*first = true;
+	}
+	return l;
 }
 
 /*
@@ -324,28 +388,383 @@ queue_lost(int keep)
 bool
 count_lost(const SaEvent *ev)
 {
-	bool		first = false;
+	bool		first;
 
-	LostCount  *l = nullptr;
-
-	for (int i = 0; i < SA_LOST_SLOTS && l == nullptr; i++)
-		if (eq->lost[i].count > 0 && eq->lost[i].dboid == ev->dboid
-			&& strcmp(eq->lost[i].dbname, ev->dbname) == 0)
-			l = &eq->lost[i];
-	for (int i = 0; i < SA_LOST_SLOTS && l == nullptr; i++)
-		if (eq->lost[i].count == 0)
-			l = &eq->lost[i];
-	if (l == nullptr)
-		l = &eq->lost[0];		/* every slot taken: count them with the first */
-	if (l->count == 0)
-	{
-		l->dboid = ev->dboid;
-		strlcpy(l->dbname, ev->dbname, sizeof(l->dbname));
-		l->first = ev->event_time;
-		first = true;
-	}
-	l->count++;
+	lost_counter(ev->dboid, ev->dbname, ev->event_time, &first)->count++;
 	return first;
+}
+
+/* ------------------------------------------------------------------------
+ * Across restarts.
+ *
+ * A clean shutdown keeps the queue: once every other process has exited,
+ * the postmaster writes it to QUEUE_FILE (the shape pg_stat_statements
+ * keeps its statistics in), and the next start puts it back and removes the
+ * file.  A crash keeps nothing, as shared memory can no longer be trusted:
+ * the new queue remembers that whatever the old one held is lost, and the
+ * launcher records that as one LOST entry of unknown count per database.
+ */
+#define QUEUE_FILE PGSTAT_STAT_PERMANENT_DIRECTORY "/sensitive_audit_events.queue"
+#define QUEUE_FILE_MAGIC 0x53414551 /* "SAEQ" */
+#define QUEUE_FILE_VERSION 1	/* bump whenever SaEvent, SavedEvent or LostCount change */
+
+/* The file: this header, the events in queue order, the lost counts, a CRC-32C of all that. */
+struct QueueFileHeader
+{
+	uint32		magic;
+	uint32		version;
+	uint32		event_size;		/* sizeof(SavedEvent) */
+	uint32		lost_size;		/* sizeof(LostCount) */
+	uint32		namedatalen;
+	uint32		value_len;		/* SA_EVENT_VALUE_LEN */
+	uint64		nevents;
+	uint32		nlost;
+	Oid			unknown_done;
+	TimestampTz unknown_since;
+	char		unknown_reason[32];
+};
+
+/* An event as saved: its slot without claim, attempts or order. */
+struct SavedEvent
+{
+	uint16		nulls;
+	bool		unknown_count;
+	SaEvent		ev;
+};
+
+/*
+ * Remember a loss of unknown count for the launcher to record: the earliest
+ * such loss's time and reason, and every database again.  Postmaster, no
+ * other process.
+ */
+void
+note_unknown_loss(const char *reason)
+{
+	if (eq->unknown_since == 0)
+	{
+		eq->unknown_since = GetCurrentTimestamp();
+		strlcpy(eq->unknown_reason, reason, sizeof(eq->unknown_reason));
+	}
+	eq->unknown_done = InvalidOid;
+}
+
+int
+cmp_slot_order(const void *a, const void *b)
+{
+	uint64		x = eq->slots[*(const int *) a].order;
+	uint64		y = eq->slots[*(const int *) b].order;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+bool
+write_crc(FILE *f, const void *p, size_t len, pg_crc32c *crc)
+{
+	COMP_CRC32C(*crc, p, len);
+	return fwrite(p, 1, len, f) == len;
+}
+
+bool
+read_crc(FILE *f, void *p, size_t len, pg_crc32c *crc)
+{
+	if (fread(p, 1, len, f) != len)
+		return false;
+	COMP_CRC32C(*crc, p, len);
+	return true;
+}
+
+/* Write what the queue holds to f; false on an I/O error (errno set). */
+bool
+write_queue_file(FILE *f, const int *order, uint64 n, uint32 nlost)
+{
+	QueueFileHeader h;
+	pg_crc32c	crc;
+
+	memset(&h, 0, sizeof(h));
+	h.magic = QUEUE_FILE_MAGIC;
+	h.version = QUEUE_FILE_VERSION;
+	h.event_size = sizeof(SavedEvent);
+	h.lost_size = sizeof(LostCount);
+	h.namedatalen = NAMEDATALEN;
+	h.value_len = SA_EVENT_VALUE_LEN;
+	h.nevents = n;
+	h.nlost = nlost;
+	h.unknown_done = eq->unknown_done;
+	h.unknown_since = eq->unknown_since;
+	strlcpy(h.unknown_reason, eq->unknown_reason, sizeof(h.unknown_reason));
+	INIT_CRC32C(crc);
+	if (!write_crc(f, &h, sizeof(h), &crc))
+		return false;
+	for (uint64 i = 0; i < n; i++)
+	{
+		const EventSlot *s = &eq->slots[order[i]];
+		SavedEvent	rec;
+
+		memset(&rec, 0, sizeof(rec));
+		rec.nulls = s->nulls;
+		rec.unknown_count = s->unknown_count;
+		rec.ev = s->ev;
+		if (!write_crc(f, &rec, sizeof(rec), &crc))
+			return false;
+	}
+	for (int i = 0; i < SA_LOST_SLOTS; i++)
+		if (eq->lost[i].count > 0 && !write_crc(f, &eq->lost[i], sizeof(LostCount), &crc))
+			return false;
+	FIN_CRC32C(crc);
+	return fwrite(&crc, sizeof(crc), 1, f) == 1;
+}
+
+/*
+ * The server's last run ended in a clean shutdown, as pg_control says: at
+ * the postmaster's exit, or at its start before the startup process changes
+ * it.  An immediate shutdown is not one (its processes were killed).
+ */
+bool
+last_shutdown_clean(void)
+{
+	bool		crc_ok;
+	ControlFileData *cf = get_controlfile(DataDir, &crc_ok);
+	bool		clean = crc_ok && (cf->state == DB_SHUTDOWNED || cf->state == DB_SHUTDOWNED_IN_RECOVERY);
+
+	pfree(cf);
+	return clean;
+}
+
+/*
+ * on_shmem_exit of the postmaster, after every other process has exited:
+ * save what is still queued.  Not after a crash (code != 0) or an immediate
+ * shutdown, when shared memory is not to be trusted: the next start records
+ * the loss.  No lock: nobody else is left.
+ */
+void
+save_queue(int code, Datum arg)
+{
+	if (code != 0 || eq == nullptr)
+		return;
+
+	int		   *order = (int *) palloc(sizeof(int) * eq->capacity);
+	uint64		n = 0;
+	uint32		nlost = 0;
+
+	for (int i = 0; i < eq->capacity; i++)
+		if (eq->slots[i].in_use)
+			order[n++] = i;
+	for (int i = 0; i < SA_LOST_SLOTS; i++)
+		if (eq->lost[i].count > 0)
+			nlost++;
+	if (n == 0 && nlost == 0 && eq->unknown_since == 0)
+	{
+		/* a file there now was not written by a shutdown (a server file write): never load it */
+		if (access(QUEUE_FILE, F_OK) == 0)
+			(void) durable_unlink(QUEUE_FILE, LOG);
+		return;
+	}
+	if (!last_shutdown_clean())
+	{
+		ereport(LOG,
+				(errmsg("sensitive_audit: " UINT64_FORMAT " queued events are not saved: the server did not shut down cleanly", n)));
+		return;
+	}
+	qsort(order, n, sizeof(int), cmp_slot_order);
+
+	const char *tmp = QUEUE_FILE ".tmp";
+	FILE	   *f = AllocateFile(tmp, PG_BINARY_W);
+	bool		ok = f != nullptr && write_queue_file(f, order, n, nlost);
+
+	if (f != nullptr && FreeFile(f) != 0)
+		ok = false;
+	if (!ok)
+	{
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("sensitive_audit: could not write file \"%s\": %m", tmp),
+				 errdetail("The " UINT64_FORMAT " events still queued are lost.", n)));
+		unlink(tmp);
+		return;
+	}
+	if (durable_rename(tmp, QUEUE_FILE, LOG) != 0)
+		return;
+	ereport(LOG,
+			(errmsg("sensitive_audit: " UINT64_FORMAT " queued events saved in \"%s\" for the next start",
+					n, QUEUE_FILE)));
+}
+
+/*
+ * Load the queue file into the (empty) queue.  NULL when done, or why the
+ * file is refused; the caller empties the queue again then.
+ */
+const char *
+read_queue_file(FILE *f, uint64 *loaded, uint64 *overflow)
+{
+	QueueFileHeader h;
+	pg_crc32c	crc;
+	pg_crc32c	saved;
+
+	INIT_CRC32C(crc);
+	if (!read_crc(f, &h, sizeof(h), &crc) || h.magic != QUEUE_FILE_MAGIC)
+		return "it is not a sensitive_audit event queue file";
+	if (h.version != QUEUE_FILE_VERSION || h.event_size != sizeof(SavedEvent)
+		|| h.lost_size != sizeof(LostCount) || h.namedatalen != NAMEDATALEN
+		|| h.value_len != SA_EVENT_VALUE_LEN)
+		return psprintf("its layout (version %u, event size %u) is not this build's (version %d, event size %zu)",
+						h.version, h.event_size, QUEUE_FILE_VERSION, sizeof(SavedEvent));
+	if (h.nlost > SA_LOST_SLOTS)
+		return "it is corrupt";
+	for (uint64 i = 0; i < h.nevents; i++)
+	{
+		SavedEvent	rec;
+
+		if (!read_crc(f, &rec, sizeof(rec), &crc))
+			return "it is truncated";
+		rec.ev.dbname[NAMEDATALEN - 1] = '\0';
+		if (*loaded < (uint64) eq->capacity)
+		{
+			/*
+			 * The queue is new and empty: its slots in turn (free_slot()
+			 * would give the same, a whole scan each time).  Unclaimed, no
+			 * attempts yet.
+			 */
+			EventSlot  *s = &eq->slots[(*loaded)++];
+
+			s->in_use = true;
+			s->order = eq->next_order++;
+			s->nulls = rec.nulls;
+			s->unknown_count = rec.unknown_count;
+			s->ev = rec.ev;
+		}
+		else
+		{
+			/* a smaller queue now: what does not fit is counted, never dropped */
+			(void) count_lost(&rec.ev);
+			(*overflow)++;
+		}
+	}
+	for (uint32 i = 0; i < h.nlost; i++)
+	{
+		LostCount	rec;
+		bool		first;
+
+		if (!read_crc(f, &rec, sizeof(rec), &crc))
+			return "it is truncated";
+		rec.dbname[NAMEDATALEN - 1] = '\0';
+
+		LostCount  *l = lost_counter(rec.dboid, rec.dbname, rec.first, &first);
+
+		if (!first && rec.first < l->first)
+			l->first = rec.first;
+		l->count += rec.count;
+	}
+	FIN_CRC32C(crc);
+	if (fread(&saved, sizeof(saved), 1, f) != 1 || !EQ_CRC32C(crc, saved))
+		return "its checksum does not match its contents";
+	if (h.unknown_since != 0 && eq->unknown_since == 0)
+	{
+		eq->unknown_since = h.unknown_since;
+		eq->unknown_done = h.unknown_done;
+		h.unknown_reason[sizeof(h.unknown_reason) - 1] = '\0';
+		strlcpy(eq->unknown_reason, h.unknown_reason, sizeof(eq->unknown_reason));
+	}
+	return nullptr;
+}
+
+/*
+ * Put back the queue a clean shutdown saved, if any, and remove the file.
+ * After a run that did not end in one, a file there was not written by it.
+ */
+void
+load_queue_file(bool standby, bool unclean)
+{
+	FILE	   *f = AllocateFile(QUEUE_FILE, PG_BINARY_R);
+
+	if (f == nullptr)
+	{
+		if (errno != ENOENT)
+		{
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("sensitive_audit: could not read file \"%s\": %m", QUEUE_FILE)));
+			note_unknown_loss("saved queue unreadable");
+		}
+		return;
+	}
+	if (standby)
+	{
+		FreeFile(f);
+		ereport(LOG,
+				(errmsg("sensitive_audit: event queue file \"%s\" discarded: this server starts as a standby",
+						QUEUE_FILE),
+				 errdetail("A standby writes no events; the ones saved there are those of the server it was copied from.")));
+		(void) durable_unlink(QUEUE_FILE, LOG);
+		return;
+	}
+
+	uint64		loaded = 0;
+	uint64		overflow = 0;
+	const char *why = unclean ? "the server's last run did not end in a clean shutdown, which alone writes it"
+		: read_queue_file(f, &loaded, &overflow);
+
+	FreeFile(f);
+	if (why != nullptr)
+	{
+		/* nothing of it, rather than part */
+		memset(eq->slots, 0, sizeof(EventSlot) * eq->capacity);
+		memset(eq->lost, 0, sizeof(eq->lost));
+		eq->next_order = 0;
+		ereport(LOG,
+				(errmsg("sensitive_audit: event queue file \"%s\" refused: %s", QUEUE_FILE, why),
+				 errdetail("Nothing was loaded from it; it is kept as \"%s\".  A LOST entry of unknown count will be written in each database.",
+						   QUEUE_FILE ".refused")));
+		(void) durable_rename(QUEUE_FILE, QUEUE_FILE ".refused", LOG);
+		note_unknown_loss("saved queue refused");
+		return;
+	}
+	/* durably: a file loaded twice would write its events twice */
+	(void) durable_unlink(QUEUE_FILE, LOG);
+	ereport(LOG,
+			(errmsg("sensitive_audit: " UINT64_FORMAT " events restored from \"%s\"", loaded, QUEUE_FILE)));
+	if (overflow > 0)
+		ereport(LOG,
+				(errmsg("sensitive_audit: " UINT64_FORMAT " saved events do not fit into sensitive_audit.event_queue_size = %d",
+						overflow, eq->capacity),
+				 errdetail("They are recorded as LOST entries with their count.")));
+}
+
+/*
+ * From the shmem startup hook of the postmaster, once the queue is new: put
+ * back what a clean shutdown saved, or remember what a crash lost.
+ */
+void
+restore_queue(void)
+{
+	/* the postmaster's memory: set once it has made a queue */
+	static bool made_before = false;
+
+	if (made_before)
+	{
+		/* shared memory made again after a crash: the old queue is not read */
+		note_unknown_loss("crash restart");
+		ereport(LOG,
+				(errmsg("sensitive_audit: the events queued before the crash are lost"),
+				 errdetail("A LOST entry of unknown count will be written in each database.")));
+		return;
+	}
+	made_before = true;
+
+	/* a standby, or a recovery to a target: the events saved here are not its own */
+	bool		standby = access(STANDBY_SIGNAL_FILE, F_OK) == 0
+		|| access(RECOVERY_SIGNAL_FILE, F_OK) == 0;
+
+	/* a restored backup (backup_label) had no queue of its own */
+	bool		unclean = !standby && access(BACKUP_LABEL_FILE, F_OK) != 0 && !last_shutdown_clean();
+
+	if (unclean)
+	{
+		note_unknown_loss("crash restart");
+		ereport(LOG,
+				(errmsg("sensitive_audit: the server was not shut down cleanly: the events queued before are lost"),
+				 errdetail("A LOST entry of unknown count will be written in each database.")));
+	}
+	load_queue_file(standby, unclean);
 }
 
 }							/* namespace */
@@ -413,6 +832,7 @@ sa_event_enqueue(const SaEventFields *f)
 		s->in_use = true;
 		s->attempts = 0;
 		s->claimed_by = 0;
+		s->unknown_count = false;
 		s->order = eq->next_order++;
 		s->nulls = nulls;
 		copy_event(&s->ev, &ev);
@@ -785,6 +1205,69 @@ start_worker(Oid dboid)
 	started[free_i].handle = handle;
 }
 
+int
+cmp_db_oid(const void *a, const void *b)
+{
+	Oid			x = ((const DbInfo *) a)->oid;
+	Oid			y = ((const DbInfo *) b)->oid;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/*
+ * After a crash the queue's events are gone, whoever's they were: queue one
+ * LOST entry of unknown count for every database a worker can connect to,
+ * as room allows, in OID order (the rest on a later pass).  A database
+ * without the extension drops its own (see drop_unknown_losses).
+ */
+void
+queue_unknown_losses(void)
+{
+	LWLockAcquire(eq->lock, LW_SHARED);
+	bool		pending = eq->unknown_since != 0;
+
+	LWLockRelease(eq->lock);
+	if (!pending)
+		return;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+
+	DbList		dbs = read_databases();
+	StringInfoData value;
+	int			queued = 0;
+	int			i;
+
+	qsort(dbs.dbs, dbs.n, sizeof(DbInfo), cmp_db_oid);
+	initStringInfo(&value);
+	LWLockAcquire(eq->lock, LW_EXCLUSIVE);
+	appendStringInfoString(&value, "{\"count\": null, \"reason\": ");
+	escape_json(&value, eq->unknown_reason);
+	appendStringInfoChar(&value, '}');
+	for (i = 0; i < dbs.n; i++)
+	{
+		const DbInfo *d = &dbs.dbs[i];
+
+		if (!d->usable || d->oid <= eq->unknown_done)
+			continue;
+		if (free_slot() == nullptr)
+			break;
+		put_lost(d->oid, NameStr(d->name), eq->unknown_since, value.data)->unknown_count = true;
+		eq->unknown_done = d->oid;
+		queued++;
+	}
+	if (i == dbs.n)
+	{
+		eq->unknown_since = 0;
+		eq->unknown_done = InvalidOid;
+	}
+	LWLockRelease(eq->lock);
+	CommitTransactionCommand();
+	if (queued > 0)
+		ereport(LOG,
+				(errmsg("sensitive_audit: %d LOST entries of unknown count queued, one per database", queued)));
+}
+
 void
 launcher_detach(int code, Datum arg)
 {
@@ -838,7 +1321,8 @@ launcher_pass(void)
 		}
 		if (!OidIsValid(s->ev.dboid) || !database_usable(&dbs, s->ev.dboid))
 		{
-			if (OidIsValid(fallback) && s->ev.dboid != fallback)
+			/* a LOST of unknown count is its own database's only */
+			if (OidIsValid(fallback) && s->ev.dboid != fallback && !s->unknown_count)
 				s->ev.dboid = fallback;
 			else
 			{
@@ -895,6 +1379,7 @@ sa_events_launcher_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+		queue_unknown_losses();
 		launcher_pass();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L,
 						 PG_WAIT_EXTENSION);
@@ -1134,6 +1619,25 @@ gather(void)
 	}
 }
 
+/*
+ * A LOST entry of unknown count speaks for its own database only: where the
+ * extension is not installed it is dropped with a LOG line, not sent on to
+ * sensitive_audit.events_database, which has its own.
+ */
+void
+drop_unknown_losses(const Claimed *batch, int n)
+{
+	LWLockAcquire(eq->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < n; i++)
+	{
+		EventSlot  *s = &eq->slots[batch[i].index];
+
+		if (s->in_use && s->claimed_by == MyProcPid && s->unknown_count)
+			drop_event(s, "the extension is not installed there");
+	}
+	LWLockRelease(eq->lock);
+}
+
 void
 process_batch(const Claimed *batch, int n)
 {
@@ -1159,6 +1663,8 @@ process_batch(const Claimed *batch, int n)
 					(errmsg("sensitive_audit: %d events for database \"%s\" dropped: the extension is not installed there, "
 							"and sensitive_audit.events_database names no other database",
 							n, get_database_name(MyDatabaseId))));
+		else
+			drop_unknown_losses(batch, n);
 	}
 	PopActiveSnapshot();
 	/* pre-commit links the pending entries into a chain (chain.cpp) */
