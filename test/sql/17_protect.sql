@@ -253,7 +253,27 @@ SELECT DISTINCT row_key, row_key_source FROM sensitive_audit.log
  WHERE table_name = 'prot_patients' AND operation = 'INSERT' AND row_key_source = 'tagged values';
 
 SELECT bool_and(ok) AS verified, sum(entries) > 0 AS some_entries FROM sensitive_audit.verify();
+SELECT clock_timestamp() AS before_drop \gset
 DROP TABLE prot_patients, prot_nokey, prot_keyed;
+
+-- the extension's own bookkeeping is nobody's read: the DROP set the kept values' table to
+-- NULL (an UPDATE whose WHERE reads them); then one read of them, recorded, marks the end
+SELECT count(*) > 0 AS kept_values_remain FROM sensitive_audit.erasable_values WHERE table_name = 'prot_patients';
+CREATE FUNCTION pg_temp.reads_of_kept_values(since timestamptz) RETURNS SETOF text
+LANGUAGE sql SET sensitive_audit.log_reads = off AS $$
+	SELECT e.new_value::jsonb ->> 'columns'
+	  FROM sensitive_audit.log_entries e JOIN sensitive_audit.log_contexts c ON c.id = e.context
+	 WHERE c.operation = 'READ' AND c.table_name = 'erasable_values' AND e.event_time >= since
+	 ORDER BY e.event_time, e.seq $$;
+SELECT set_config('sa.before_drop', :'before_drop', false) IS NOT NULL AS noted;
+DO $$
+BEGIN
+	FOR i IN 1..200 LOOP
+		EXIT WHEN EXISTS (SELECT FROM pg_temp.reads_of_kept_values(current_setting('sa.before_drop')::timestamptz));
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+END $$;
+SELECT * FROM pg_temp.reads_of_kept_values(:'before_drop');
 REVOKE ALL ON sensitive_audit.log FROM regress_prot_auditor;
 REVOKE ALL ON FUNCTION sensitive_audit.fingerprint(regclass, name, text) FROM regress_prot_auditor;
 REVOKE ALL ON FUNCTION sensitive_audit.erase(regclass, jsonb) FROM regress_prot_dpo;
