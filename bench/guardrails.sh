@@ -58,8 +58,12 @@ q -c "SELECT sensitive_audit.set_policy('t_policy', 'balance', ARRAY['bench_payr
 	-c 'VACUUM ANALYZE' -c 'CHECKPOINT' >/dev/null
 tps() { bench_tps_cpu -- -M prepared -T "$DURATION" -c 4 -j 2 -D rows=100000 -f "$WORK/upd.$1.sql"; }
 results=()
+# each run starts after a checkpoint, so that none pays for another's full-page writes, and
+# each repetition starts the variants at another place, so that none always follows the same
+rotated() { local n=$1; shift; local a=("$@"); printf '%s\n' "${a[@]:n % ${#a[@]}}" "${a[@]:0:n % ${#a[@]}}"; }
 for rep in $(seq 1 "$REPS"); do
-	for v in $VARIANTS; do
+	for v in $(rotated "$rep" $VARIANTS); do
+		q -c 'CHECKPOINT' >/dev/null
 		results+=("$rep $v $(tps "$v")")
 	done
 done
@@ -79,7 +83,8 @@ read_tps() {
 }
 for rep in $(seq 1 "$REPS"); do
 	for query in point page; do
-		for mode in off on; do
+		for mode in $(rotated "$rep" off on); do
+			q -c 'CHECKPOINT' >/dev/null
 			results+=("$rep ${query}_$mode $(read_tps "$query" "$mode")")
 		done
 	done

@@ -821,6 +821,7 @@ sa_event_enqueue(const SaEventFields *f)
 	{
 		wake_for(ev.dboid);
 		LWLockRelease(eq->lock);
+		CHECK_FOR_INTERRUPTS();
 		pg_usleep(1000L);
 		LWLockAcquire(eq->lock, LW_EXCLUSIVE);
 		queue_lost(1);

@@ -331,21 +331,19 @@ rel_names_for(Oid relid, const Bitmapset *cols)
 		rel_names = hash_create("sensitive_audit read names", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
 
-	bool		found;
-	RelNames   *n = (RelNames *) hash_search(rel_names, &relid, HASH_ENTER, &found);
+	RelNames   *n = (RelNames *) hash_search(rel_names, &relid, HASH_FIND, nullptr);
 
-	if (!found)
+	if (n == nullptr)
 	{
+		/* looked up before the entry exists: an error here leaves no half-made entry */
 		const char *schema = get_namespace_name(get_rel_namespace(relid));
 		const char *table = get_rel_name(relid);
 
+		if (schema == nullptr || table == nullptr)
+			return nullptr;
+		n = (RelNames *) hash_search(rel_names, &relid, HASH_ENTER, nullptr);
 		n->cols = nullptr;
 		n->json = nullptr;
-		if (schema == nullptr || table == nullptr)
-		{
-			hash_search(rel_names, &relid, HASH_REMOVE, nullptr);
-			return nullptr;
-		}
 		strlcpy(n->schema, schema, sizeof(n->schema));
 		strlcpy(n->table, table, sizeof(n->table));
 	}
@@ -377,8 +375,15 @@ start_read(const void *owner, Oid relid, const Bitmapset *cols, int64 query_id)
 	if (n == nullptr)
 		return;
 
-	const char *parts[] = {n->schema, n->table, n->json, role_name(GetSessionUserId(), 0),
-		role_name(GetUserId(), 1), application_name ? application_name : "", sa_client_addr()};
+	/* copied at once: looking up the second may invalidate the cache of the first */
+	char		session_role[NAMEDATALEN];
+	char		effective_role[NAMEDATALEN];
+
+	strlcpy(session_role, role_name(GetSessionUserId(), 0), sizeof(session_role));
+	strlcpy(effective_role, role_name(GetUserId(), 1), sizeof(effective_role));
+
+	const char *parts[] = {n->schema, n->table, n->json, session_role, effective_role,
+		application_name ? application_name : "", sa_client_addr()};
 	size_t		lens[lengthof(parts)];
 	size_t		total = 0;
 
@@ -462,7 +467,7 @@ write_read(InflightRead *r, int64 rows, bool in_xact)
 	f.table_schema = r->schema;
 	f.table_name = r->table;
 	f.new_value = json;
-	f.wait_ms = SA_EVENT_WAIT_MS;
+	f.wait_ms = in_xact ? SA_EVENT_WAIT_MS : 0;	/* never while a transaction aborts */
 	if (sa_events_available() && !RecoveryInProgress() && sa_event_enqueue(&f))
 		return;
 
@@ -579,15 +584,13 @@ reads_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 /*
  * Does this backend's reading count at all?  Not the extension's own
- * (nesting), not while rows are loaded into the log (loaders), and not
- * PostgreSQL's own referential-integrity checks (InNoForceRLSOperation(),
- * set only by them).
+ * (nesting), and not while rows are loaded into the log (loaders).
  */
 bool
 reads_audited_here(void)
 {
 	return nesting == 0 && loaders == NIL && MyBackendType == B_BACKEND && IsTransactionState()
-		&& !creating_extension && !InNoForceRLSOperation() && OidIsValid(MyDatabaseId);
+		&& !creating_extension && OidIsValid(MyDatabaseId);
 }
 
 /* Does this statement write rows into one of the log's relations? */
@@ -610,7 +613,7 @@ loads_log(const PlannedStmt *stmt)
 }
 
 void
-check_rtable(const void *owner, List *rtable, List *result_rels, int64 query_id)
+check_rtable(const void *owner, CmdType command, List *rtable, List *result_rels, int64 query_id)
 {
 	ListCell   *lc;
 
@@ -641,7 +644,8 @@ check_rtable(const void *owner, List *rtable, List *result_rels, int64 query_id)
 			 * reads it): only the extension's own bookkeeping may change
 			 * the log's relations, as when it erases a kept value.
 			 */
-			if (!log_reads || list_member_int(result_rels, foreach_current_index(lc) + 1))
+			if (!log_reads || ((command == CMD_UPDATE || command == CMD_DELETE)
+							   && list_member_int(result_rels, foreach_current_index(lc) + 1)))
 				continue;
 			/* the view's own tables, expanded into the query, are checked as its owner */
 			if (!(through_view && rte->relid != targets.log_relids[0] && OidIsValid(rte->checkAsUser)))
@@ -675,7 +679,8 @@ reads_executor_start(QueryDesc *queryDesc, int eflags)
 		if (loads_log(queryDesc->plannedstmt))
 			loader_push(queryDesc);
 		else
-			check_rtable(queryDesc, queryDesc->plannedstmt->rtable, queryDesc->plannedstmt->resultRelations,
+			check_rtable(queryDesc, queryDesc->plannedstmt->commandType, queryDesc->plannedstmt->rtable,
+						 queryDesc->plannedstmt->resultRelations,
 						 (int64) queryDesc->plannedstmt->queryId);
 	}
 }
