@@ -1,4 +1,6 @@
 -- Bad input gets a clear error and changes nothing.
+-- this file counts entries: reads of the log, which add to it, are 16_reads' subject
+SET sensitive_audit.log_reads = off;
 CREATE TABLE victims (id int PRIMARY KEY, secret text, cash money, c text);
 CREATE VIEW victims_v AS SELECT * FROM victims;
 CREATE MATERIALIZED VIEW victims_mv AS SELECT * FROM victims;

@@ -3,6 +3,8 @@
 -- PRIVILEGES, CREATE / ALTER / DROP ROLE, role membership, SECURITY LABEL
 -- and changes of ownership.  A rolled-back change leaves nothing, and no
 -- password, in clear or hashed, ever reaches the log.
+-- this file counts entries: reads of the log, which add to it, are 16_reads' subject
+SET sensitive_audit.log_reads = off;
 \set SHOW_CONTEXT never
 SELECT pg_current_xact_id() AS start \gset
 
