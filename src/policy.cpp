@@ -54,15 +54,7 @@ enum PolicyAttr
 
 int			rate_counters = 4096;	/* sensitive_audit.rate_counters */
 
-struct RateKey
-{
-	Oid			db;
-	Oid			tbl;
-	Oid			role;
-	NameData	column;
-};
-
-static_assert(sizeof(RateKey) <= sizeof(((SaPolicy *) nullptr)->rate_key), "SaPolicy::rate_key holds a RateKey");
+using RateKey = SaRateKey;
 
 struct RateCounter
 {
@@ -520,16 +512,16 @@ sa_policy_check(SaPolicy *p, const SaPolicyRow *row)
 							p->column, row->schema, row->table),
 					 errhint("Add sensitive_audit to shared_preload_libraries and restart.")));
 
-		RateKey    *key = (RateKey *) p->rate_key;
+		RateKey    *key = &p->rate_key;
 
-		if (p->rate_role != GetUserId() || !OidIsValid(p->rate_role))
+		/* made again when another role changes rows (a policy starts zeroed: no role) */
+		if (key->role != GetUserId())
 		{
 			memset(key, 0, sizeof(*key));
 			key->db = MyDatabaseId;
 			key->tbl = p->tbl;
 			key->role = GetUserId();
 			namestrcpy(&key->column, p->column);
-			p->rate_role = key->role;
 			p->rate_hash = get_hash_value(rates, key);
 		}
 

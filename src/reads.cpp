@@ -146,7 +146,7 @@ role_name(Oid roleid, int which)
 {
 	RoleName   *r = &role_names[which];
 
-	if (r->roleid != roleid || !OidIsValid(roleid))
+	if (r->roleid != roleid)	/* an emptied cache holds InvalidOid, which no role has */
 	{
 		strlcpy(r->name, GetUserNameFromId(roleid, false), sizeof(r->name));
 		r->roleid = roleid;

@@ -271,6 +271,15 @@ extern char *sa_log_id(void);
 extern void sa_load_expectations(Snapshot snapshot, SaExpectations *x);
 
 /* policy.cpp: guardrails on tagged columns. */
+/* The key of a rows-per-hour counter in shared memory. */
+struct SaRateKey
+{
+	Oid			db;
+	Oid			tbl;
+	Oid			role;
+	NameData	column;
+};
+
 struct SaPolicy
 {
 	Oid			tbl;			/* the tagged table */
@@ -283,9 +292,8 @@ struct SaPolicy
 	bool		block;			/* else alert */
 	/* found on first use, then kept (policy.cpp): the row counts' lookups */
 	void	   *statement_count;	/* this backend's count for the column */
-	Oid			rate_role;		/* the role rate_key was made for */
+	SaRateKey	rate_key;		/* the rows-per-hour counter's key, for the role in it */
 	uint32		rate_hash;		/* and its hash */
-	alignas(Oid) char rate_key[sizeof(Oid) * 3 + NAMEDATALEN];
 };
 
 /* The row a checked change is to. */
