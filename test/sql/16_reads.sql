@@ -94,6 +94,30 @@ SELECT sensitive_audit.untag('rd_visits', 'note');
 DROP TABLE rd_visits;
 RESET ROLE;
 
+-- no way around it: a read inside a foreign key's cascade (user code runs there), and a MERGE
+-- whose only action is DO NOTHING (it reads its target and changes nothing)
+SELECT clock_timestamp() AS t6 \gset
+CREATE TABLE rd_parent (id int PRIMARY KEY);
+CREATE TABLE rd_child (id int REFERENCES rd_parent ON DELETE CASCADE);
+CREATE FUNCTION pg_temp.peek() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM count(*) FROM sensitive_audit.log_contexts;
+	RETURN OLD;
+END $$;
+CREATE TRIGGER peek BEFORE DELETE ON rd_child FOR EACH ROW EXECUTE FUNCTION pg_temp.peek();
+INSERT INTO rd_parent VALUES (1);
+INSERT INTO rd_child VALUES (1);
+DELETE FROM rd_parent;
+GRANT SELECT ON sensitive_audit.log_entries TO regress_rd_auditor;
+SET ROLE regress_rd_auditor;
+MERGE INTO sensitive_audit.log_entries t USING (SELECT 1 AS one) s ON true
+ WHEN MATCHED AND t.seq < 0 THEN DO NOTHING;
+RESET ROLE;
+REVOKE SELECT ON sensitive_audit.log_entries FROM regress_rd_auditor;
+DROP TABLE rd_child, rd_parent;
+SELECT pg_temp.settle(:'t6', 2) AS settled;
+SELECT role, table_name, read - 'rows' AS read FROM pg_temp.reads(:'t6') ORDER BY table_name;
+
 -- bad input: not the owner, no tagged columns
 SET ROLE regress_rd_auditor;
 SELECT sensitive_audit.audit_reads('rd_patients', true);
